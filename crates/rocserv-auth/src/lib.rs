@@ -1,0 +1,1 @@
+//! rocserv-auth
