@@ -1,1 +1,23 @@
-//! rocserv-proto
+//! rocserv-proto: the sans-IO protocol core of rocserv.
+//!
+//! Everything in this crate is a pure function or a plain state machine over bytes, values and
+//! caller-supplied time. It opens no sockets, spawns no tasks, never reads the clock and never
+//! draws random numbers: the daemon passes `Instant`s and random bytes in and moves the bytes
+//! this crate produces to the network. That keeps the wire formats testable (unit, property and
+//! fuzz tests call these functions directly) and keeps protocol logic out of the I/O shell.
+//!
+//! Modules, in the order a connection meets them (protocol.md):
+//! * [`http`]: bounded HTTP/1.x request-head parsing and the response writer (§1.6);
+//! * [`auth_xml`]: the `config-auth` authentication exchange (§2);
+//! * [`cookie`]: the `webvpn` session cookie and its hash (§2.6);
+//! * [`connect`]: the tunnel `CONNECT` request and the `200 CONNECTED` reply (§3, §8);
+//! * [`mtu`]: link and data MTU arithmetic (§6);
+//! * [`cstp`]: CSTP framing over the TLS stream (§4);
+//! * [`timers`]: DPD, idle and session timeouts for one tunnel (§4.4, §7.3);
+//! * [`secret`]: redacting, zeroizing wrappers for credentials.
+
+pub mod auth_xml;
+pub mod http;
+pub mod secret;
+
+pub use secret::{Secret, SecretBytes};
