@@ -1,1 +1,32 @@
-//! rocserv-auth
+//! Authentication for rocserv: the conversation framework every backend speaks, and the
+//! backends themselves.
+//!
+//! A login is a conversation ([`AuthBackend::start`] → [`AuthConversation::answer`] until a
+//! [`Step::Success`] or [`Step::Failure`]); backends never see HTTP or XML, which the daemon
+//! renders from [`Prompt`]s (protocol.md §2.2–2.5).
+//!
+//! Backends may block (hashing, files, PAM); this crate has no async runtime and the daemon
+//! calls it through `spawn_blocking`. Passwords travel as [`Secret`] and never reach a log or a
+//! `Debug` output.
+//!
+//! Backends:
+//! * [`PlainBackend`]: the ocpasswd file of `auth = "plain[passwd=FILE]"`, hashes checked with
+//!   libxcrypt so every crypt(3) format the system supports is accepted.
+
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod conversation;
+pub mod crypt;
+mod error;
+pub mod plain;
+mod secret;
+
+pub use crate::conversation::{
+    Answers, AuthBackend, AuthConversation, Failure, FailureReason, Identity, Prompt, PromptField,
+    Step,
+};
+pub use crate::crypt::{hash_password, verify_password, CryptError};
+pub use crate::error::AuthError;
+pub use crate::plain::{parse_passwd_line, LineError, PasswdEntry, PlainBackend};
+pub use crate::secret::Secret;
