@@ -54,7 +54,7 @@ pub struct Prompt {
 /// What the client typed into the last form. Fields the form did not carry are `None`.
 ///
 /// `Debug` is safe to log: the passwords are [`Secret`]s and print redacted.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Answers {
     /// The `username` input.
     pub username: Option<String>,

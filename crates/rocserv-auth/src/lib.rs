@@ -20,7 +20,6 @@ mod conversation;
 pub mod crypt;
 mod error;
 pub mod plain;
-mod secret;
 
 pub use crate::conversation::{
     Answers, AuthBackend, AuthConversation, Failure, FailureReason, Identity, Prompt, PromptField,
@@ -29,4 +28,4 @@ pub use crate::conversation::{
 pub use crate::crypt::{hash_password, verify_password, CryptError};
 pub use crate::error::AuthError;
 pub use crate::plain::{parse_passwd_line, LineError, PasswdEntry, PlainBackend};
-pub use crate::secret::Secret;
+pub use rocserv_proto::secret::Secret;

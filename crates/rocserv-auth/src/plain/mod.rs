@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use self::conversation::PlainConversation;
+pub use self::conversation::{PlainConversation, MAX_ATTEMPTS};
 pub use self::entry::{parse_passwd, parse_passwd_line, LineError, PasswdEntry};
 use crate::conversation::{AuthBackend, AuthConversation, Identity, Prompt, PromptField};
 use crate::crypt::verify_password;

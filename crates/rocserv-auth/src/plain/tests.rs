@@ -198,7 +198,10 @@ fn success_after_two_failures() {
     let mut conv = fx.backend().start();
     assert_eq!(conv.answer(login("alice", "1")), retry_prompt());
     assert_eq!(conv.answer(login("alice", "2")), retry_prompt());
-    assert_eq!(conv.answer(login("alice", "pw")), success("alice", &["grp"]));
+    assert_eq!(
+        conv.answer(login("alice", "pw")),
+        success("alice", &["grp"])
+    );
 }
 
 #[test]
