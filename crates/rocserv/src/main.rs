@@ -1,1 +1,261 @@
-fn main() {}
+//! rocserv: an OpenConnect VPN server, drop-in replacement for ocserv.
+
+mod auth_flow;
+mod cli;
+mod daemon;
+mod http_conn;
+mod logging;
+mod pool;
+mod quickstart;
+mod script;
+mod server;
+mod sessions;
+mod tls;
+mod tun;
+mod tunnel;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use rocserv_auth::{AuthBackend, PlainBackend};
+use rocserv_config::{AuthMethod, Config};
+
+use crate::cli::Cli;
+use crate::server::Server;
+use crate::tls::{CertPair, CertResolver};
+
+/// How often expired sessions and unfinished logins are swept, and certificate files checked.
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(5);
+const CERT_CHECK_PERIOD: Duration = Duration::from_secs(10);
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rocserv: {msg}");
+    ExitCode::FAILURE
+}
+
+/// The authentication backend for the configured `auth` methods.
+fn auth_backend(cfg: &Config) -> Result<Arc<dyn AuthBackend>, String> {
+    if !cfg.enable_auth.is_empty() {
+        return Err("'enable-auth' is not implemented by rocserv yet".into());
+    }
+    match cfg.auth.as_slice() {
+        [AuthMethod::Plain { passwd, otp: None }] => {
+            let b = PlainBackend::open(passwd).map_err(|e| e.to_string())?;
+            Ok(b)
+        }
+        [AuthMethod::Plain { otp: Some(_), .. }] => {
+            Err("auth = plain[otp=...] is not implemented by rocserv yet".into())
+        }
+        [other] => Err(format!("auth method {other:?} is not implemented by rocserv yet (plain[passwd=FILE] is)")),
+        _ => Err("combined auth methods are not implemented by rocserv yet".into()),
+    }
+}
+
+fn cert_pairs(cfg: &Config) -> Vec<CertPair> {
+    cfg.server_cert
+        .iter()
+        .zip(cfg.server_key.iter())
+        .map(|(c, k)| CertPair { cert: c.clone(), key: k.clone() })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_path = if cli.quickstart {
+        match quickstart::prepare(&cli.quickstart_dir) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        }
+    } else {
+        cli.config_path()
+    };
+    let loaded = match rocserv_config::load(&config_path) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    for w in &loaded.warnings {
+        eprintln!("rocserv: warning: {w}");
+    }
+    let cfg = Arc::new(loaded.config);
+
+    // Everything that can be checked without the network is checked before daemonising.
+    let certs = match CertResolver::new(cert_pairs(&cfg)) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let auth = match auth_backend(&cfg) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("{}: {e}", config_path.display())),
+    };
+    let pool = match cfg.ipv4_network {
+        Some(net) => match pool::Ipv4Pool::new(net, cfg.predictable_ips) {
+            Ok(p) => Some(p),
+            Err(e) => return fail(format!("{}: ipv4-network {net}: {e:?}", config_path.display())),
+        },
+        None => None,
+    };
+    if pool.is_none() {
+        return fail(format!(
+            "{}: rocserv needs an IPv4 pool (ipv4-network); IPv6-only pools are not implemented yet",
+            config_path.display()
+        ));
+    }
+    if cli.test_config {
+        println!("rocserv: configuration {} is valid", config_path.display());
+        return ExitCode::SUCCESS;
+    }
+
+    let listeners = match Server::bind(&cfg) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if cli.quickstart {
+        if let Some(pin) = certs.first_leaf().and_then(|c| tls::spki_pin(&c)) {
+            println!("rocserv: quickstart server on port {}; connect with:", cfg.tcp_port);
+            println!("  {}", quickstart::client_command(&pin, cfg.tcp_port, &cli.quickstart_dir));
+        }
+    }
+    if !cli.foreground {
+        if let Err(e) = daemon::daemonize() {
+            return fail(format!("cannot daemonise: {e}"));
+        }
+    }
+    let to_stderr = cli.log_stderr || (cli.foreground && !cli.syslog);
+    logging::init(cli.debug.unwrap_or(cfg.log_level), to_stderr);
+    let _pid = match cli.pid_file.clone().or_else(|| cfg.pid_file.clone()) {
+        Some(p) => match daemon::PidFile::create(&p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!("cannot write pid-file {}: {e}", p.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    if cfg.run_as_user.is_some() {
+        tracing::warn!(
+            "run-as-user is accepted but not applied yet: rocserv keeps root to create TUN devices \
+             (privilege separation is a later feature)"
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let code = runtime.block_on(run(cfg, certs, auth, pool, listeners));
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+async fn run(
+    cfg: Arc<Config>,
+    certs: Arc<CertResolver>,
+    auth: Arc<dyn AuthBackend>,
+    pool: Option<pool::Ipv4Pool>,
+    listeners: Vec<std::net::TcpListener>,
+) -> ExitCode {
+    let allow_tls13 = !cfg.cisco_client_compat && tls::priorities_allow_tls13(cfg.tls_priorities.as_deref());
+    let tls_config = match tls::server_config(certs.clone(), allow_tls13) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let netlink = match tun::Netlink::new() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!("cannot open netlink: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sessions = sessions::SessionStore::new(
+        pool,
+        Duration::from_secs(u64::from(cfg.cookie_timeout)),
+        cfg.session_timeout.map(|s| Duration::from_secs(u64::from(s))),
+        cfg.max_same_clients,
+    );
+    let server = Arc::new(Server {
+        auth_txns: auth_flow::Transactions::new(Duration::from_secs(u64::from(cfg.auth_timeout.max(1)))),
+        cfg: cfg.clone(),
+        sessions,
+        auth,
+        netlink,
+        certs: certs.clone(),
+        acceptor: tokio_rustls::TlsAcceptor::from(tls_config),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let addr = l.local_addr().ok();
+        match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                tracing::info!("listening on {} (tcp)", addr.map_or("?".into(), |a| a.to_string()));
+                tasks.spawn(server.clone().serve(l));
+            }
+            Err(e) => {
+                tracing::error!("cannot use listener: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let maint = server.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_PERIOD);
+        loop {
+            tick.tick().await;
+            let now = std::time::Instant::now();
+            let n = maint.sessions.sweep(now);
+            if n > 0 {
+                tracing::debug!("{n} expired session(s) removed");
+            }
+            maint.auth_txns.sweep(now);
+        }
+    });
+    let watch_certs = certs.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(CERT_CHECK_PERIOD);
+        loop {
+            tick.tick().await;
+            reload_certs(&watch_certs, false);
+        }
+    });
+    tracing::info!("rocserv {} started", env!("CARGO_PKG_VERSION"));
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        tracing::error!("cannot install signal handlers");
+        return ExitCode::FAILURE;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: re-reading certificates (full configuration reload is not implemented yet)");
+                reload_certs(&certs, true);
+            }
+            Some(r) = tasks.join_next() => {
+                if let Err(e) = r {
+                    tracing::error!("internal task ended: {e}");
+                }
+            }
+        }
+    }
+    tracing::info!("terminating: closing tunnels");
+    tasks.abort_all();
+    server.shutdown(Duration::from_secs(5)).await;
+    tracing::info!("rocserv stopped");
+    ExitCode::SUCCESS
+}
+
+fn reload_certs(certs: &CertResolver, force: bool) {
+    match certs.reload(force) {
+        Ok(true) => tracing::info!("server certificate re-read"),
+        Ok(false) => {}
+        Err(e) => tracing::error!("keeping the current certificate: {e}"),
+    }
+}

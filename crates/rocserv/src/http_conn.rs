@@ -1,0 +1,137 @@
+//! One TLS connection in its HTTP phase: reads requests within the pre-authentication limits
+//! (protocol.md §1.6, ocserv-reference.md §1.10) and writes responses.
+
+use std::net::SocketAddr;
+
+use rocserv_proto::http::{self, HttpError, RequestHead, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+
+pub type Tls = TlsStream<TcpStream>;
+
+/// A complete request: head and body.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    #[error("pipelined request refused")]
+    Pipelined,
+    #[error("too many requests on one connection")]
+    TooManyRequests,
+    #[error("connection closed in the middle of a request")]
+    Truncated,
+    #[error("authentication timeout")]
+    Timeout,
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ConnError {
+    /// The HTTP answer owed to the peer before closing, if any.
+    pub fn response(&self) -> Option<Response> {
+        match self {
+            ConnError::Http(HttpError::HeadTooLarge) | ConnError::Http(HttpError::TooManyHeaders) => {
+                Some(Response::error(431, "Request Header Fields Too Large"))
+            }
+            ConnError::Http(HttpError::BodyTooLarge) => Some(Response::error(413, "Payload Too Large")),
+            ConnError::Http(HttpError::UnsupportedTransferEncoding) => {
+                Some(Response::error(501, "Not Implemented"))
+            }
+            ConnError::Http(_) => Some(Response::error(400, "Bad Request")),
+            ConnError::Pipelined => Some(Response::error(400, "Pipelined requests are not supported")),
+            ConnError::TooManyRequests => Some(Response::error(429, "Too Many Requests")),
+            ConnError::Truncated | ConnError::Timeout | ConnError::Io(_) => None,
+        }
+    }
+}
+
+pub struct HttpConn {
+    pub tls: Tls,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    buf: Vec<u8>,
+    requests: usize,
+    /// Until authentication succeeds, every read must finish before this instant (`auth-timeout`).
+    pub deadline: Instant,
+    out: Vec<u8>,
+}
+
+impl HttpConn {
+    pub fn new(tls: Tls, peer: SocketAddr, local: SocketAddr, deadline: Instant) -> Self {
+        Self {
+            tls,
+            peer,
+            local,
+            buf: Vec::with_capacity(4096),
+            requests: 0,
+            deadline,
+            out: Vec::with_capacity(4096),
+        }
+    }
+
+    async fn fill(&mut self) -> Result<usize, ConnError> {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(self.deadline, self.tls.read(&mut chunk))
+            .await
+            .map_err(|_| ConnError::Timeout)??;
+        self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    /// Reads the next request. `Ok(None)` when the peer closed the connection cleanly between requests.
+    pub async fn next_request(&mut self) -> Result<Option<Request>, ConnError> {
+        loop {
+            if let Some((head, used)) = http::parse_request_head(&self.buf)? {
+                self.requests += 1;
+                if self.requests > http::MAX_REQUESTS_PER_CONNECTION {
+                    return Err(ConnError::TooManyRequests);
+                }
+                let len = head.content_length()?;
+                while self.buf.len() < used + len {
+                    if self.fill().await? == 0 {
+                        return Err(ConnError::Truncated);
+                    }
+                }
+                if self.buf.len() > used + len {
+                    return Err(ConnError::Pipelined);
+                }
+                let body = self.buf.get(used..used + len).unwrap_or_default().to_vec();
+                self.buf.clear();
+                return Ok(Some(Request { head, body }));
+            }
+            if self.buf.len() >= http::MAX_HEAD_BYTES {
+                return Err(HttpError::HeadTooLarge.into());
+            }
+            if self.fill().await? == 0 {
+                return if self.buf.is_empty() { Ok(None) } else { Err(ConnError::Truncated) };
+            }
+        }
+    }
+
+    pub async fn send(&mut self, resp: &Response) -> std::io::Result<()> {
+        self.out.clear();
+        resp.write_to(&mut self.out);
+        self.tls.write_all(&self.out).await?;
+        self.tls.flush().await
+    }
+
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.tls.write_all(bytes).await?;
+        self.tls.flush().await
+    }
+
+    /// Sends `resp` and closes the TLS connection (close_notify), ignoring errors: the peer may be gone.
+    pub async fn close_with(mut self, resp: Option<&Response>) {
+        if let Some(resp) = resp {
+            let _ = self.send(resp).await;
+        }
+        let _ = self.tls.shutdown().await;
+    }
+}

@@ -1,0 +1,198 @@
+//! The server: shared state, the TLS listener, and the HTTP phase of each connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocserv_auth::AuthBackend;
+use rocserv_config::Config;
+use rocserv_proto::auth_xml;
+use rocserv_proto::http::{Method, Response};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::auth_flow::{AuthOutcome, ConnAuthState, Transactions, CONTEXT_COOKIE};
+use crate::http_conn::HttpConn;
+use crate::sessions::{SessionStore, StopReason};
+use crate::tls::CertResolver;
+use crate::tun::Netlink;
+
+/// TLS handshakes that take longer than this are dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Server {
+    pub cfg: Arc<Config>,
+    pub sessions: SessionStore,
+    pub auth: Arc<dyn AuthBackend>,
+    pub auth_txns: Transactions,
+    pub netlink: Netlink,
+    pub certs: Arc<CertResolver>,
+    pub acceptor: TlsAcceptor,
+}
+
+/// URLs that serve the login form on GET (ocserv-reference.md §5.1).
+fn is_form_path(path: &str) -> bool {
+    matches!(path, "/" | "/auth" | "/VPN")
+}
+
+impl Server {
+    /// Binds the TCP listeners for `listen-host` (all addresses when unset) and `tcp-port`. Runs before
+    /// daemonising so that a port already in use is reported on the terminal.
+    pub fn bind(cfg: &Config) -> std::io::Result<Vec<std::net::TcpListener>> {
+        use std::net::ToSocketAddrs as _;
+        let port = cfg.tcp_port;
+        let addrs: Vec<SocketAddr> = match &cfg.listen_host {
+            Some(h) => (h.as_str(), port).to_socket_addrs().map_err(|e| {
+                std::io::Error::new(e.kind(), format!("listen-host '{h}' cannot be resolved: {e}"))
+            })?.collect(),
+            None => vec![SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port)],
+        };
+        let mut out = Vec::new();
+        for addr in addrs {
+            let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+            let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+            sock.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                // The wildcard also accepts IPv4 (v4-mapped addresses are normalised per connection).
+                sock.set_only_v6(!addr.ip().is_unspecified())?;
+            }
+            sock.set_nonblocking(true)?;
+            sock.bind(&addr.into()).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot listen on {addr} (tcp-port/listen-host): {e}"))
+            })?;
+            sock.listen(1024)?;
+            out.push(sock.into());
+        }
+        Ok(out)
+    }
+
+    /// Accepts connections forever (until the task is dropped).
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let limit = if self.cfg.max_clients == 0 { Semaphore::MAX_PERMITS } else { self.cfg.max_clients as usize };
+        let permits = Arc::new(Semaphore::new(limit));
+        loop {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let (tcp, peer) = match listener.accept().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                server.connection(tcp, normalise(peer)).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn connection(self: Arc<Self>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let local = match tcp.local_addr() {
+            Ok(a) => normalise(a),
+            Err(_) => return,
+        };
+        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(ip = %peer.ip(), error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(ip = %peer.ip(), "TLS handshake timed out");
+                return;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
+        let mut conn = HttpConn::new(tls, peer, local, deadline);
+        let mut auth = ConnAuthState::default();
+        loop {
+            let req = match conn.next_request().await {
+                Ok(Some(r)) => r,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::info!(ip = %peer.ip(), "closing connection: {e}");
+                    let resp = e.response();
+                    conn.close_with(resp.as_ref()).await;
+                    return;
+                }
+            };
+            let head = req.head;
+            tracing::debug!(ip = %peer.ip(), method = ?head.method, path = %head.path, "request");
+            match head.method {
+                Method::Connect => return self.handle_connect(conn, head).await,
+                Method::Get if is_form_path(&head.path) => {
+                    let group = self.url_group(&head.path);
+                    match self.auth_start(&mut auth, group) {
+                        AuthOutcome::Continue(r) | AuthOutcome::Authenticated(r) => {
+                            if conn.send(&r).await.is_err() {
+                                return;
+                            }
+                        }
+                        AuthOutcome::Close(r) => return conn.close_with(Some(&r)).await,
+                    }
+                }
+                Method::Post => {
+                    let msg = match auth_xml::parse_client_auth(head.header("Content-Type"), &req.body) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::info!(ip = %peer.ip(), "unparsable authentication request: {e}");
+                            return conn.close_with(Some(&Response::error(400, "Bad Request"))).await;
+                        }
+                    };
+                    let context = head.cookie(CONTEXT_COOKIE).map(str::to_owned);
+                    match self.auth_post(&mut auth, context.as_deref(), msg, peer.ip()).await {
+                        AuthOutcome::Continue(r) => {
+                            if conn.send(&r).await.is_err() {
+                                return;
+                            }
+                        }
+                        AuthOutcome::Authenticated(r) => {
+                            if conn.send(&r).await.is_err() {
+                                return;
+                            }
+                            // The client usually sends CONNECT on this connection next.
+                            conn.deadline = tokio::time::Instant::now()
+                                + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
+                        }
+                        AuthOutcome::Close(r) => return conn.close_with(Some(&r)).await,
+                    }
+                }
+                _ => {
+                    tracing::debug!(ip = %peer.ip(), path = %head.path, "unknown URL");
+                    return conn.close_with(Some(&Response::not_found())).await;
+                }
+            }
+        }
+    }
+
+    /// `select-group-by-url` is not implemented yet; the path never selects a group.
+    fn url_group(&self, _path: &str) -> Option<String> {
+        None
+    }
+
+    /// Ends every tunnel (server shutdown) and waits a bounded time for them to go away.
+    pub async fn shutdown(&self, limit: Duration) {
+        let waits = self.sessions.stop_all(StopReason::Shutdown);
+        let all = async {
+            for mut w in waits {
+                let _ = w.wait_for(|d| *d).await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, all).await;
+    }
+}
+
+/// Turns `::ffff:a.b.c.d` into `a.b.c.d` so that logs and scripts see plain IPv4 addresses.
+fn normalise(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
