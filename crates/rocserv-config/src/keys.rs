@@ -1,0 +1,330 @@
+//! The table of every option ocserv knows, and what rocserv does with each.
+
+/// Where an option may appear (ocserv's scope annotations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Top level only; inside `[vhost:NAME]` it is an error.
+    Global,
+    /// Top level (the default vhost) or inside `[vhost:NAME]`.
+    Vhost,
+    /// Like `Vhost`, and also in per-user / per-group files.
+    VhostUser,
+    /// Only in per-user / per-group files (ignored with a warning in the main file).
+    UserOnly,
+}
+
+/// What rocserv does with an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Parsed into [`crate::Config`].
+    Implemented,
+    /// Accepted, ignored, one warning per file.
+    NotImplemented,
+    /// Old name of another option; applied as that option, with a warning.
+    Alias(&'static str),
+    /// Deprecated in ocserv and without effect: one warning.
+    Deprecated,
+    /// Removed from ocserv: a hard error with this explanation.
+    Removed(&'static str),
+}
+
+/// One row of the option table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Option name as written in ocserv.conf.
+    pub name: &'static str,
+    /// Where it may appear.
+    pub scope: Scope,
+    /// What rocserv does with it.
+    pub status: Status,
+}
+
+const fn k(name: &'static str, scope: Scope, status: Status) -> KeyInfo {
+    KeyInfo {
+        name,
+        scope,
+        status,
+    }
+}
+
+use Scope::{Global as G, UserOnly as U, Vhost as V, VhostUser as VU};
+use Status::{Implemented as I, NotImplemented as N};
+
+/// Every option of ocserv (ocserv-reference §1.3–1.17) plus rocserv's own extensions.
+pub const KEYS: &[KeyInfo] = &[
+    // §1.3 listening, sockets, process-wide
+    k("tcp-port", G, I),
+    k("udp-port", G, I),
+    k("listen-host", G, I),
+    k("udp-listen-host", G, I),
+    k("listen-netns", G, N),
+    k("listen-host-is-dyndns", V, N),
+    k("listen-proxy-proto", G, N),
+    k("socket-file", G, I),
+    k("chroot-dir", G, N),
+    k("run-as-user", G, I),
+    k("run-as-group", G, I),
+    k("pid-file", G, I),
+    k("device", G, I),
+    k("max-clients", G, I),
+    k("server-drain-ms", G, N),
+    k("sec-mod-scale", G, N),
+    k("use-utmp", G, N),
+    k("log-level", G, I),
+    k("syslog-facility", G, N),
+    k("server-stats-reset-time", G, N),
+    k("stats-report-time", VU, N),
+    // §1.4 TLS
+    k("server-cert", V, I),
+    k("server-key", V, I),
+    k("key-pin", V, N),
+    k("pin-file", V, N),
+    k("srk-pin", V, N),
+    k("srk-pin-file", V, N),
+    k("dh-params", V, N),
+    k("ca-cert", V, I),
+    k("crl", V, I),
+    k("cert-user-oid", V, I),
+    k("cert-group-oid", V, I),
+    k("ocsp-response", V, N),
+    k("tls-priorities", V, I),
+    k("match-tls-dtls-ciphers", V, N),
+    // §1.5 authentication and accounting
+    k("auth", V, I),
+    k("enable-auth", V, I),
+    k("acct", V, N),
+    // §1.6 network
+    k("ipv4-network", VU, I),
+    k("ipv4-netmask", VU, I),
+    k("ipv6-network", VU, I),
+    k("ipv6-prefix", VU, I),
+    k("ipv6-subnet-prefix", VU, I),
+    k("explicit-ipv4", U, N),
+    k("explicit-ipv6", U, N),
+    k("hostname", U, N),
+    k("iroute", U, N),
+    k("predictable-ips", V, I),
+    k("ping-leases", G, N),
+    k("route", VU, I),
+    k("no-route", VU, I),
+    k("append-routes", V, N),
+    k("expose-iroutes", V, N),
+    k("route-add-cmd", G, N),
+    k("route-del-cmd", G, N),
+    k("dns", VU, I),
+    k("ipv4-dns", VU, Status::Alias("dns")),
+    k("ipv6-dns", VU, Status::Alias("dns")),
+    k("nbns", VU, I),
+    k("ipv4-nbns", VU, Status::Alias("nbns")),
+    k("ipv6-nbns", VU, Status::Alias("nbns")),
+    k("default-domain", V, I),
+    k("split-dns", VU, I),
+    k("tunnel-all-dns", VU, I),
+    k("client-bypass-protocol", VU, N),
+    k("mtu", VU, I),
+    k("output-buffer", V, N),
+    k("net-priority", VU, N),
+    k("rx-data-per-sec", VU, N),
+    k("tx-data-per-sec", VU, N),
+    k("restrict-user-to-routes", VU, N),
+    k("restrict-user-to-ports", VU, N),
+    k("proxy-url", V, N),
+    // §1.7 DTLS / UDP
+    k("no-udp", VU, N),
+    k("dtls-psk", G, I),
+    k("dtls-legacy", V, I),
+    k("cisco-client-compat", V, I),
+    k("cisco-svc-client-compat", V, N),
+    k("switch-to-tcp-timeout", V, N),
+    k("try-mtu-discovery", G, N),
+    // §1.8 timeouts
+    k("auth-timeout", G, I),
+    k("idle-timeout", VU, I),
+    k("mobile-idle-timeout", VU, I),
+    k("session-timeout", VU, I),
+    k("keepalive", VU, I),
+    k("dpd", VU, I),
+    k("mobile-dpd", VU, I),
+    k("rekey-time", V, I),
+    k("rekey-method", V, I),
+    // §1.9 session and cookie
+    k("cookie-timeout", V, I),
+    k("persistent-cookies", V, I),
+    k("deny-roaming", VU, N),
+    k("max-same-clients", VU, I),
+    k("sec-mod-db-cleanup-time", G, N),
+    // §1.10 limits and bans
+    k("max-ban-score", G, N),
+    k("ban-time", G, N),
+    k("ban-reset-time", G, N),
+    k("ban-points-wrong-password", G, N),
+    k("ban-points-connection", G, N),
+    k("ban-points-kkdcp", G, N),
+    k("rate-limit-ms", G, N),
+    k("limit-worker-memory", G, N),
+    // §1.11 groups
+    k("select-group", V, I),
+    k("default-select-group", V, I),
+    k("auto-select-group", V, I),
+    k("select-group-by-url", V, N),
+    k("config-per-user", V, I),
+    k("config-per-group", V, I),
+    k("default-user-config", V, N),
+    k("default-group-config", V, N),
+    // §1.12 scripts
+    k("connect-script", G, I),
+    k("disconnect-script", G, I),
+    k("host-update-script", G, I),
+    // §1.13 HTTP surface
+    k("banner", V, I),
+    k("pre-login-banner", V, I),
+    k("user-profile", VU, N),
+    k("custom-header", V, N),
+    k("included-http-headers", V, N),
+    k("camouflage", V, N),
+    k("camouflage_secret", V, N),
+    k("camouflage_realm", V, N),
+    k("kkdcp", V, N),
+    // §1.14 isolation
+    k("isolate-workers", G, I),
+    // §1.15 control socket
+    k("use-occtl", G, I),
+    k("occtl-socket-file", G, I),
+    // §1.16 compression
+    k("compression", V, I),
+    k("compression-algo-priority", G, N),
+    k("no-compress-limit", V, N),
+    // §1.17 deprecated / removed / hidden
+    k(
+        "listen-clear-file",
+        G,
+        Status::Removed("the 'listen-clear-file' option was removed in ocserv 1.1.2; use listen-proxy-proto or a TLS-terminating proxy instead"),
+    ),
+    k("min-reauth-time", G, Status::Alias("ban-time")),
+    k("use-seccomp", G, Status::Alias("isolate-workers")),
+    k("use-dbus", G, Status::Alias("use-occtl")),
+    k("always-require-cert", V, Status::Alias("cisco-client-compat")),
+    k("session-control", V, Status::Deprecated),
+    k("debug-no-secmod-stats", G, N),
+    // rocserv extensions
+    k("script-timeout", G, I),
+];
+
+/// Looks an option up by its exact name.
+pub fn lookup(name: &str) -> Option<&'static KeyInfo> {
+    KEYS.iter().find(|info| info.name == name)
+}
+
+/// The options that the typed [`crate::Config`] honours (for the daemon's documentation).
+pub fn implemented_keys() -> &'static [&'static str] {
+    IMPLEMENTED
+}
+
+const IMPLEMENTED: &[&str] = &[
+    "tcp-port",
+    "udp-port",
+    "listen-host",
+    "udp-listen-host",
+    "socket-file",
+    "run-as-user",
+    "run-as-group",
+    "pid-file",
+    "device",
+    "max-clients",
+    "log-level",
+    "server-cert",
+    "server-key",
+    "ca-cert",
+    "crl",
+    "cert-user-oid",
+    "cert-group-oid",
+    "tls-priorities",
+    "auth",
+    "enable-auth",
+    "ipv4-network",
+    "ipv4-netmask",
+    "ipv6-network",
+    "ipv6-prefix",
+    "ipv6-subnet-prefix",
+    "predictable-ips",
+    "route",
+    "no-route",
+    "dns",
+    "nbns",
+    "default-domain",
+    "split-dns",
+    "tunnel-all-dns",
+    "mtu",
+    "dtls-psk",
+    "dtls-legacy",
+    "cisco-client-compat",
+    "auth-timeout",
+    "idle-timeout",
+    "mobile-idle-timeout",
+    "session-timeout",
+    "keepalive",
+    "dpd",
+    "mobile-dpd",
+    "rekey-time",
+    "rekey-method",
+    "cookie-timeout",
+    "persistent-cookies",
+    "max-same-clients",
+    "select-group",
+    "default-select-group",
+    "auto-select-group",
+    "config-per-user",
+    "config-per-group",
+    "connect-script",
+    "disconnect-script",
+    "host-update-script",
+    "banner",
+    "pre-login-banner",
+    "isolate-workers",
+    "use-occtl",
+    "occtl-socket-file",
+    "compression",
+    "script-timeout",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implemented_list_matches_table() {
+        let from_table: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.status == Status::Implemented)
+            .map(|k| k.name)
+            .collect();
+        let mut a = from_table.clone();
+        let mut b = implemented_keys().to_vec();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn no_duplicate_rows() {
+        for (i, a) in KEYS.iter().enumerate() {
+            for b in KEYS.iter().skip(i + 1) {
+                assert_ne!(a.name, b.name, "duplicate row");
+            }
+        }
+    }
+
+    #[test]
+    fn aliases_point_at_known_keys() {
+        for info in KEYS {
+            if let Status::Alias(target) = info.status {
+                let t = lookup(target).map(|t| t.status);
+                assert!(
+                    matches!(t, Some(Status::Implemented | Status::NotImplemented)),
+                    "{} -> {target}",
+                    info.name
+                );
+            }
+        }
+    }
+}
