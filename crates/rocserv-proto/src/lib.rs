@@ -17,7 +17,10 @@
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 
 pub mod auth_xml;
+pub mod cookie;
+pub mod cstp;
 pub mod http;
+pub mod mtu;
 pub mod secret;
 
 pub use secret::{Secret, SecretBytes};
