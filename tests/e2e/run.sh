@@ -104,7 +104,15 @@ tcp_listening() {
   alive "$SERVER_PID" || return 1
   ip netns exec "$NS_SRV" ss -Hltn "src $SRV_IP and sport = :$PORT" | grep -q .
 }
-listening() { wait_for 20 tcp_listening; }
+listening() {
+  local i
+  for ((i = 0; i < 200; i++)); do
+    tcp_listening && return 0
+    alive "$SERVER_PID" || { echo "      the server exited"; return 1; }
+    nap 0.1
+  done
+  return 1
+}
 check "1 server listens on $SRV_IP:$PORT/tcp" listening
 if ! tcp_listening; then
   echo "server not listening: no point in running the client checks"
