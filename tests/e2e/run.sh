@@ -96,6 +96,7 @@ PIN=$(cat "$STATE/pki/server-pin.txt")
 make_passwd "$STATE/ocpasswd" || die "password file generation failed"
 render_conf "$STATE"
 log "server: ${SERVER_CMD[*]} ($FLAVOR); state: $STATE"
+check "0 no lab namespace has a default route" no_default_routes
 
 # --- 1. server start -----------------------------------------------------------
 ip netns exec "$NS_SRV" "${SERVER_CMD[@]}" "${SERVER_ARGS[@]}" > "$SLOG" 2>&1 &
@@ -263,7 +264,7 @@ check "6 locked user refused (right password)" cli_expect_refused rse-f3 20
 same_failure() {
   local a b c
   a=$(failure_lines rse-f1); b=$(failure_lines rse-f2); c=$(failure_lines rse-f3)
-  echo "      client says: $(tr '\n' '|' <<<"$a")"
+  echo "      client says (exit ${FG_RC[rse-f1]}): $(tr '\n' '|' <<<"$a")"
   [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "${FG_RC[rse-f1]}" = "${FG_RC[rse-f2]}" ] &&
     [ "${FG_RC[rse-f1]}" = "${FG_RC[rse-f3]}" ] || {
     echo "      unknown user: $(tr '\n' '|' <<<"$b")"; echo "      locked user: $(tr '\n' '|' <<<"$c")"; return 1; }
