@@ -17,6 +17,7 @@
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 
 pub mod auth_xml;
+pub mod connect;
 pub mod cookie;
 pub mod cstp;
 pub mod http;
