@@ -1,0 +1,541 @@
+//! Per-client TUN devices, configured through rtnetlink (no fork of `ip`).
+//!
+//! As ocserv, every client gets its own layer-3 device named from the `device` option: the
+//! kernel picks the first free index for the pattern `<device>%d` (vpns0, vpns1, ...). The device
+//! is point-to-point: `local peer <client>/32`, where `local` is the pool's server-side address
+//! shared by all devices (see [`crate::pool`]). The device exists as long as its [`Tun`] (it is
+//! not persistent): dropping the `Tun` closes the fd and the kernel removes the interface with
+//! its address and route.
+//!
+//! The device fd comes from tun-rs (`IFF_TUN | IFF_NO_PI`, non-blocking, driven by tokio);
+//! MTU, address and link state go through one shared rtnetlink connection ([`Netlink`]).
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+
+use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::LinkUnspec;
+
+/// Longest accepted `device` base name: IFNAMSIZ (16) minus the NUL, minus room for two digits.
+pub const MAX_BASE_NAME_LEN: usize = 13;
+
+/// What went wrong, naming the device (or the name pattern) and the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum TunError {
+    /// The configured `device` base name cannot be used as an interface name prefix.
+    #[error("invalid tun device name {name:?}: {why}")]
+    InvalidName {
+        /// The configured base name.
+        name: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// Opening `/dev/net/tun` or creating the interface failed (missing CAP_NET_ADMIN, no tun
+    /// module, name pattern exhausted, ...).
+    #[error("cannot create tun device {pattern}: {source}")]
+    Create {
+        /// The name pattern asked of the kernel, e.g. `vpns%d`.
+        pattern: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An operation on an existing device failed.
+    #[error("tun device {device}: cannot {op}: {source}")]
+    Device {
+        /// The interface name.
+        device: String,
+        /// What was being done.
+        op: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A netlink request about a device failed (the kernel's error is in `source`).
+    #[error("tun device {device}: cannot {op}: {source}")]
+    Netlink {
+        /// The interface name.
+        device: String,
+        /// What was being done, e.g. `set MTU 1400`.
+        op: String,
+        /// The netlink error.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// The rtnetlink socket could not be opened.
+    #[error("cannot open the rtnetlink socket: {0}")]
+    NetlinkSocket(#[source] io::Error),
+    /// [`Netlink::new`] was called outside a tokio runtime.
+    #[error("the rtnetlink connection needs a running tokio runtime")]
+    NoRuntime,
+}
+
+/// The process's shared rtnetlink handle. Cheap to clone; the connection task lives as long as
+/// a clone does (it runs on the tokio runtime that was current in [`Netlink::new`]).
+#[derive(Clone)]
+pub struct Netlink {
+    handle: rtnetlink::Handle,
+}
+
+impl fmt::Debug for Netlink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Netlink").finish_non_exhaustive()
+    }
+}
+
+impl Netlink {
+    /// Opens the rtnetlink socket and spawns its connection task on the current tokio runtime.
+    pub fn new() -> Result<Netlink, TunError> {
+        let rt = tokio::runtime::Handle::try_current().map_err(|_| TunError::NoRuntime)?;
+        let (conn, handle, _unsolicited) =
+            rtnetlink::new_connection().map_err(TunError::NetlinkSocket)?;
+        rt.spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    /// The underlying rtnetlink handle (routes for iroutes, queries in tests).
+    pub fn handle(&self) -> &rtnetlink::Handle {
+        &self.handle
+    }
+}
+
+/// What a client's device looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunConfig<'a> {
+    /// The `device` option, e.g. `vpns`; the kernel appends the first free index.
+    pub base_name: &'a str,
+    /// Server-side ("local image") address, shared by all devices of a pool.
+    pub local: Ipv4Addr,
+    /// The client's VPN address.
+    pub peer: Ipv4Addr,
+    /// Link MTU.
+    pub mtu: u16,
+}
+
+/// One client's TUN device. Owns the fd; the interface disappears when this is dropped.
+pub struct Tun {
+    dev: tun_rs::AsyncDevice,
+    name: String,
+    index: u32,
+}
+
+impl fmt::Debug for Tun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tun")
+            .field("name", &self.name)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tun {
+    /// Creates `<base_name>%d` with `IFF_TUN | IFF_NO_PI`, sets its MTU, adds the
+    /// point-to-point address `local peer peer/32` and brings it up. On any error the device is
+    /// removed again.
+    pub async fn create(cfg: &TunConfig<'_>, nl: &Netlink) -> Result<Tun, TunError> {
+        check_base_name(cfg.base_name)?;
+        let pattern = format!("{}%d", cfg.base_name);
+        // A few ioctls on a fresh fd: they do not block.
+        let dev = tun_rs::DeviceBuilder::new()
+            .name(pattern.clone())
+            .packet_information(false)
+            .build_async()
+            .map_err(|source| TunError::Create {
+                pattern: pattern.clone(),
+                source,
+            })?;
+        let name = dev.name().map_err(|source| TunError::Create {
+            pattern: pattern.clone(),
+            source,
+        })?;
+        let index = dev.if_index().map_err(|source| TunError::Device {
+            device: name.clone(),
+            op: "get interface index".into(),
+            source,
+        })?;
+        let tun = Tun { dev, name, index };
+        tun.set_mtu(nl, cfg.mtu).await?;
+        tun.add_p2p_address(nl, cfg.local, cfg.peer).await?;
+        tun.set_up(nl).await?;
+        tracing::debug!(device = %tun.name, local = %cfg.local, peer = %cfg.peer, mtu = cfg.mtu,
+            "tun device up");
+        Ok(tun)
+    }
+
+    /// The interface name the kernel chose, e.g. `vpns0` (the scripts' `DEVICE`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The interface index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Reads one IP packet (no packet-information header) into `buf`. A packet longer than
+    /// `buf` is truncated by the kernel, so size `buf` for the MTU.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.dev.recv(buf).await
+    }
+
+    /// Writes one IP packet.
+    pub async fn send(&self, pkt: &[u8]) -> io::Result<usize> {
+        self.dev.send(pkt).await
+    }
+
+    /// Changes the link MTU (after MTU negotiation with the client).
+    pub async fn set_mtu(&self, nl: &Netlink, mtu: u16) -> Result<(), TunError> {
+        let msg = LinkUnspec::new_with_index(self.index)
+            .mtu(u32::from(mtu))
+            .build();
+        nl.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|source| self.nl_error(format!("set MTU {mtu}"), source))
+    }
+
+    async fn add_p2p_address(
+        &self,
+        nl: &Netlink,
+        local: Ipv4Addr,
+        peer: Ipv4Addr,
+    ) -> Result<(), TunError> {
+        // `ip addr add <local> peer <peer>/32`: IFA_LOCAL is our side, IFA_ADDRESS the peer.
+        let mut req = nl.handle.address().add(self.index, IpAddr::V4(local), 32);
+        for attr in &mut req.message_mut().attributes {
+            if let AddressAttribute::Address(a) = attr {
+                *a = IpAddr::V4(peer);
+            }
+        }
+        req.execute()
+            .await
+            .map_err(|source| self.nl_error(format!("add address {local} peer {peer}/32"), source))
+    }
+
+    async fn set_up(&self, nl: &Netlink) -> Result<(), TunError> {
+        let msg = LinkUnspec::new_with_index(self.index).up().build();
+        nl.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|source| self.nl_error("set link up".into(), source))
+    }
+
+    fn nl_error(&self, op: String, source: rtnetlink::Error) -> TunError {
+        TunError::Netlink {
+            device: self.name.clone(),
+            op,
+            source,
+        }
+    }
+}
+
+impl Drop for Tun {
+    fn drop(&mut self) {
+        tracing::debug!(device = %self.name, "closing tun device");
+    }
+}
+
+/// The base name must leave room for the index and be a plain interface name.
+fn check_base_name(name: &str) -> Result<(), TunError> {
+    let why = if name.is_empty() {
+        Some("empty")
+    } else if name.len() > MAX_BASE_NAME_LEN {
+        Some("longer than 13 bytes (the kernel limit is 15 with the index)")
+    } else if name
+        .bytes()
+        .any(|b| b == b'%' || b == b'/' || b == b':' || !b.is_ascii_graphic())
+    {
+        Some("only printable ASCII without '%', '/', ':' or spaces is allowed")
+    } else if name == "." || name == ".." {
+        Some("not a valid interface name")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(TunError::InvalidName {
+            name: name.to_owned(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
+    use rtnetlink::packet_route::AddressFamily;
+    use std::time::Duration;
+
+    #[test]
+    fn base_name_checks() {
+        assert!(check_base_name("vpns").is_ok());
+        assert!(check_base_name("a-b_c.1").is_ok());
+        assert!(check_base_name("abcdefghijklm").is_ok());
+        for bad in [
+            "",
+            "abcdefghijklmn",
+            "vp%ns",
+            "a/b",
+            "a b",
+            "a:b",
+            "..",
+            "vpné",
+        ] {
+            let e = check_base_name(bad).unwrap_err();
+            assert!(matches!(e, TunError::InvalidName { .. }), "{bad:?}");
+            assert!(e.to_string().contains("invalid tun device name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn netlink_outside_runtime_is_an_error() {
+        assert!(matches!(Netlink::new(), Err(TunError::NoRuntime)));
+    }
+
+    #[tokio::test]
+    async fn invalid_name_fails_before_touching_the_system() {
+        let nl = Netlink::new().unwrap();
+        let cfg = TunConfig {
+            base_name: "bad name",
+            local: Ipv4Addr::new(10, 0, 0, 1),
+            peer: Ipv4Addr::new(10, 0, 0, 2),
+            mtu: 1400,
+        };
+        assert!(matches!(
+            Tun::create(&cfg, &nl).await,
+            Err(TunError::InvalidName { .. })
+        ));
+    }
+
+    /// Runs `f` on a fresh thread that has its own, empty network namespace, with a
+    /// current-thread runtime (so every socket and device it creates lives in that namespace).
+    /// Returns None (and says why) when not root.
+    fn in_fresh_netns<F, Fut>(f: F) -> Option<()>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipping: creating tun devices in a network namespace needs root");
+            return None;
+        }
+        let joined = std::thread::spawn(move || {
+            // SAFETY: unshare affects only this thread's namespaces; nothing else is borrowed.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET): {}",
+                io::Error::last_os_error()
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(f());
+        })
+        .join();
+        if let Err(panic) = joined {
+            std::panic::resume_unwind(panic);
+        }
+        Some(())
+    }
+
+    async fn link_state(nl: &Netlink, index: u32) -> Option<(String, bool, u32)> {
+        let msgs: Vec<_> = nl
+            .handle()
+            .link()
+            .get()
+            .match_index(index)
+            .execute()
+            .try_collect()
+            .await
+            .ok()?;
+        let m = msgs.into_iter().next()?;
+        let up = m.header.flags.contains(LinkFlags::Up);
+        let mut name = String::new();
+        let mut mtu = 0;
+        for a in m.attributes {
+            match a {
+                LinkAttribute::IfName(n) => name = n,
+                LinkAttribute::Mtu(m) => mtu = m,
+                _ => {}
+            }
+        }
+        Some((name, up, mtu))
+    }
+
+    /// (prefix_len, local, address) of every IPv4 address on `index`.
+    async fn addresses(nl: &Netlink, index: u32) -> Vec<(u8, Option<IpAddr>, Option<IpAddr>)> {
+        let msgs: Vec<_> = nl
+            .handle()
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute()
+            .try_collect()
+            .await
+            .unwrap();
+        msgs.into_iter()
+            .filter(|m| m.header.index == index && m.header.family == AddressFamily::Inet)
+            .map(|m| {
+                let mut local = None;
+                let mut addr = None;
+                for a in m.attributes {
+                    match a {
+                        AddressAttribute::Local(l) => local = Some(l),
+                        AddressAttribute::Address(x) => addr = Some(x),
+                        _ => {}
+                    }
+                }
+                (m.header.prefix_len, local, addr)
+            })
+            .collect()
+    }
+
+    /// A minimal IPv4/UDP packet (UDP checksum 0 = none).
+    fn udp_packet(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 8 + payload.len();
+        let mut p = Vec::with_capacity(total);
+        p.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        let sum: u32 = p
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        let sum = (sum & 0xffff) + (sum >> 16);
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        p[10..12].copy_from_slice(&sum.to_be_bytes());
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn tun_in_fresh_netns() {
+        in_fresh_netns(|| async {
+            let nl = Netlink::new().unwrap();
+            let local = Ipv4Addr::new(10, 99, 0, 1);
+            let peer = Ipv4Addr::new(10, 99, 0, 2);
+            let cfg = TunConfig {
+                base_name: "rtst",
+                local,
+                peer,
+                mtu: 1400,
+            };
+            let tun = Tun::create(&cfg, &nl).await.unwrap();
+            assert_eq!(tun.name(), "rtst0");
+            assert_eq!(
+                link_state(&nl, tun.index()).await,
+                Some(("rtst0".to_owned(), true, 1400))
+            );
+            assert_eq!(
+                addresses(&nl, tun.index()).await,
+                vec![(32, Some(IpAddr::V4(local)), Some(IpAddr::V4(peer)))]
+            );
+
+            // A second client: next index, same local address (shared, as ocserv).
+            let peer2 = Ipv4Addr::new(10, 99, 0, 3);
+            let tun2 = Tun::create(&TunConfig { peer: peer2, ..cfg }, &nl)
+                .await
+                .unwrap();
+            assert_eq!(tun2.name(), "rtst1");
+            assert_eq!(
+                addresses(&nl, tun2.index()).await,
+                vec![(32, Some(IpAddr::V4(local)), Some(IpAddr::V4(peer2)))]
+            );
+
+            // Host -> client: a datagram to the peer is routed into the tun and read back.
+            let sock = tokio::net::UdpSocket::bind((local, 0)).await.unwrap();
+            let port = sock.local_addr().unwrap().port();
+            sock.send_to(b"to-client", (peer, 9)).await.unwrap();
+            let mut buf = vec![0u8; 2048];
+            let pkt = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    let n = tun.recv(&mut buf).await.unwrap();
+                    let p = &buf[..n];
+                    // skip anything that is not our IPv4/UDP datagram
+                    if n >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[16..20] == peer.octets() {
+                        return p.to_vec();
+                    }
+                }
+            })
+            .await
+            .expect("no packet came out of the tun");
+            assert_eq!(&pkt[12..16], &local.octets());
+            assert_eq!(&pkt[22..24], &9u16.to_be_bytes());
+            assert_eq!(&pkt[28..], b"to-client");
+
+            // Client -> host: a packet written to the tun reaches the socket.
+            let pkt = udp_packet(peer, 4000, local, port, b"from-client");
+            assert_eq!(tun.send(&pkt).await.unwrap(), pkt.len());
+            let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+                .await
+                .expect("the packet written to the tun was not delivered")
+                .unwrap();
+            assert_eq!(&buf[..n], b"from-client");
+            assert_eq!(from, (peer, 4000).into());
+
+            // MTU change.
+            tun.set_mtu(&nl, 1300).await.unwrap();
+            assert_eq!(link_state(&nl, tun.index()).await.map(|s| s.2), Some(1300));
+            let e = tun.set_mtu(&nl, 10).await.unwrap_err();
+            assert!(
+                e.to_string().contains("rtst0") && e.to_string().contains("MTU 10"),
+                "{e}"
+            );
+
+            // Dropping removes the interface; its index is then free for the next one.
+            let (i1, i2) = (tun.index(), tun2.index());
+            drop(tun);
+            drop(tun2);
+            let t0 = std::time::Instant::now();
+            while (link_state(&nl, i1).await.is_some() || link_state(&nl, i2).await.is_some())
+                && t0.elapsed() < Duration::from_secs(5)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(link_state(&nl, i1).await, None);
+            assert_eq!(link_state(&nl, i2).await, None);
+            let tun3 = Tun::create(&cfg, &nl).await.unwrap();
+            assert_eq!(tun3.name(), "rtst0");
+        });
+    }
+
+    /// A failing configuration step removes the half-made device.
+    #[test]
+    fn failed_setup_removes_device() {
+        in_fresh_netns(|| async {
+            let nl = Netlink::new().unwrap();
+            let cfg = TunConfig {
+                base_name: "rfail",
+                local: Ipv4Addr::new(10, 98, 0, 1),
+                peer: Ipv4Addr::new(10, 98, 0, 2),
+                mtu: 10, // below the IPv4 minimum: the kernel refuses it
+            };
+            let e = Tun::create(&cfg, &nl).await.unwrap_err();
+            assert!(
+                matches!(e, TunError::Netlink { ref device, .. } if device == "rfail0"),
+                "{e}"
+            );
+            // the name is free again
+            let tun = Tun::create(&TunConfig { mtu: 1400, ..cfg }, &nl)
+                .await
+                .unwrap();
+            assert_eq!(tun.name(), "rfail0");
+        });
+    }
+}
