@@ -17,6 +17,7 @@
 #   --server CMD  server command for tests/e2e/run.sh (default: the release
 #                 build, $CARGO_TARGET_DIR or ./target, release/rocserv)
 set -uo pipefail
+# shellcheck disable=SC2317  # functions are run through step()
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 

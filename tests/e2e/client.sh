@@ -117,21 +117,18 @@ cli_addr() { cli_env "$1" INTERNAL_IP4_ADDRESS; }
 # ping_via NAME: the lan host answers through this tunnel (ping -I binds to it)
 ping_via() { ip netns exec "$NS_CLI" ping -n -q -c 3 -i 0.2 -W 2 -I "$1" "$LAN_IP" >/dev/null 2>&1; }
 
-# authenticate USER: runs `openconnect --authenticate` and sets COOKIE and
-# FINGERPRINT from its output. The output is parsed, never eval'ed: only
+# authenticate USER: runs `openconnect --authenticate` and sets COOKIE from
+# its output. The output is parsed, never eval'ed: only
 # NAME='value' lines with known names and no quote inside are accepted.
 authenticate() {
   local user=$1 out line re="^(COOKIE|FINGERPRINT|HOST|CONNECT_URL|RESOLVE)='([^']*)'$"
-  COOKIE=; FINGERPRINT=
+  COOKIE=
   out=$(timeout 20 ip netns exec "$NS_CLI" openconnect --authenticate --protocol=anyconnect \
     --non-inter --passwd-on-stdin --user "$user" --servercert "$PIN" "$URL" \
     <<<"${PASS_OF[$user]}" 2>"$CLI/authenticate-$user.log") || return 1
   while IFS= read -r line; do
     [[ $line =~ $re ]] || continue
-    case "${BASH_REMATCH[1]}" in
-      COOKIE) COOKIE=${BASH_REMATCH[2]} ;;
-      FINGERPRINT) FINGERPRINT=${BASH_REMATCH[2]} ;;
-    esac
+    [ "${BASH_REMATCH[1]}" = COOKIE ] && COOKIE=${BASH_REMATCH[2]}
   done <<<"$out"
   [ -n "$COOKIE" ]
 }

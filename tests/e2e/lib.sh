@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # settings are used by run.sh / client.sh
 # lib.sh - shared settings and helpers of the rocserv end-to-end suite.
 # Sourced by run.sh; adapted from the team's earlier netns lab.
 #
@@ -24,10 +25,8 @@ CLI_IP=10.241.0.2
 SRV_IP=10.241.0.1
 SRV_LAN_IP=10.242.0.1
 LAN_IP=10.242.0.2
-CS_NET=10.241.0.0/24
 LAN_NET=10.242.0.0/24
 VPN_NET=10.243.0.0/24
-VPN_PREFIX=10.243.0.
 PORT=443
 URL=https://$SRV_IP:$PORT/
 
