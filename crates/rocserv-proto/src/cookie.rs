@@ -176,7 +176,9 @@ mod tests {
     fn short_id_is_six_safe_chars() {
         let id = cookie(7).hash().short_id();
         assert_eq!(id.len(), 6);
-        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(id, cookie(8).hash().short_id());
     }
 

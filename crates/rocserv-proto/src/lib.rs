@@ -15,6 +15,15 @@
 //! * [`cstp`]: CSTP framing over the TLS stream (§4);
 //! * [`timers`]: DPD, idle and session timeouts for one tunnel (§4.4, §7.3);
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
+//!
+//! The crate's `clippy.toml` forbids `Instant::now`, `SystemTime::now` and socket types.
+//! Fuzz targets can call the parsers directly: [`http::parse_request_head`],
+//! [`auth_xml::parse_client_auth`], [`cstp::decode_frame`] / [`cstp::FrameReader`],
+//! [`connect::ConnectRequest::from_head`], [`cstp::parse_disconnect`] and
+//! [`timers::counts_as_activity`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth_xml;
 pub mod connect;
@@ -23,5 +32,6 @@ pub mod cstp;
 pub mod http;
 pub mod mtu;
 pub mod secret;
+pub mod timers;
 
 pub use secret::{Secret, SecretBytes};

@@ -172,7 +172,10 @@ mod tests {
         assert_eq!(dtls_overhead_for_suite("PSK-NEGOTIATE"), Some(37));
         assert_eq!(dtls_overhead_for_suite("AES128-SHA"), Some(65));
         assert_eq!(dtls_overhead_for_suite("AES256-GCM-SHA384"), Some(37));
-        assert_eq!(dtls_overhead_for_suite("OC2-DTLS1_2-CHACHA20-POLY1305"), Some(29));
+        assert_eq!(
+            dtls_overhead_for_suite("OC2-DTLS1_2-CHACHA20-POLY1305"),
+            Some(29)
+        );
         assert_eq!(dtls_overhead_for_suite("NULL"), None);
     }
 }

@@ -34,9 +34,10 @@ pub fn parse_client_auth(
         return Ok(ClientAuthMessage::empty(ClientMessageKind::Init));
     };
     let is_form = content_type.is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     if is_form || *first != b'<' {
         parse_form(content)
@@ -196,7 +197,8 @@ fn parse_xml(body: &[u8]) -> Result<ClientAuthMessage, AuthParseError> {
                     }
                 }
                 if is_opaque(&stack) {
-                    opaque_start = Some(usize::try_from(reader.buffer_position()).map_err(malformed)?);
+                    opaque_start =
+                        Some(usize::try_from(reader.buffer_position()).map_err(malformed)?);
                 }
             }
             Event::End(_) => {

@@ -149,10 +149,7 @@ fn depth_is_bounded() {
 #[test]
 fn size_is_bounded() {
     let doc = vec![b' '; MAX_AUTH_BODY_BYTES + 1];
-    assert_eq!(
-        parse_client_auth(None, &doc),
-        Err(AuthParseError::TooLarge)
-    );
+    assert_eq!(parse_client_auth(None, &doc), Err(AuthParseError::TooLarge));
 }
 
 #[test]
@@ -183,7 +180,8 @@ fn bad_username_in_xml() {
         parse_client_auth(None, doc.as_bytes()),
         Err(AuthParseError::BadUsername)
     );
-    let doc = b"<config-auth type=\"auth-reply\"><auth><username>a&#9;b</username></auth></config-auth>";
+    let doc =
+        b"<config-auth type=\"auth-reply\"><auth><username>a&#9;b</username></auth></config-auth>";
     assert_eq!(
         parse_client_auth(None, doc),
         Err(AuthParseError::BadUsername)
@@ -200,14 +198,19 @@ fn empty_body_is_init() {
 
 #[test]
 fn legacy_form_dispatch() {
-    let m = parse_client_auth(Some("application/x-www-form-urlencoded"), b"username=alice").unwrap();
+    let m =
+        parse_client_auth(Some("application/x-www-form-urlencoded"), b"username=alice").unwrap();
     assert_eq!(m.kind, ClientMessageKind::AuthReply);
     assert_eq!(m.username.as_deref(), Some("alice"));
     // Not starting with '<' is treated as a form even without a content type.
     let m = parse_client_auth(None, b"password=secret123").unwrap();
     assert_eq!(pw(&m), Some("secret123"));
     // Content type wins over sniffing.
-    let m = parse_client_auth(Some("Application/X-WWW-Form-Urlencoded; charset=x"), b"<x>=1").unwrap();
+    let m = parse_client_auth(
+        Some("Application/X-WWW-Form-Urlencoded; charset=x"),
+        b"<x>=1",
+    )
+    .unwrap();
     assert_eq!(m.kind, ClientMessageKind::Init);
 }
 

@@ -127,9 +127,8 @@ mod tests {
 
     #[test]
     fn username_password_form_exact() {
-        let form = AuthForm::username_password(Some(
-            "Please enter your username and password.".into(),
-        ));
+        let form =
+            AuthForm::username_password(Some("Please enter your username and password.".into()));
         assert_eq!(
             render_auth_request(&form),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
@@ -168,7 +167,10 @@ mod tests {
         ];
         form.selected_group = Some("groupB".into());
         let xml = render_auth_request(&form);
-        assert!(xml.contains("<auth id=\"challenge\">\n<title>T</title>"), "{xml}");
+        assert!(
+            xml.contains("<auth id=\"challenge\">\n<title>T</title>"),
+            "{xml}"
+        );
         assert!(
             xml.contains(
                 "<banner>Authorized &lt;users&gt; only &amp; &quot;friends&quot;</banner>"
@@ -180,12 +182,15 @@ mod tests {
             xml.contains("<input type=\"hidden\" name=\"state\" value=\"a&quot;b&lt;\" />"),
             "{xml}"
         );
-        assert!(xml.contains(
-            "<select name=\"group_list\" label=\"Group:\">\n\
+        assert!(
+            xml.contains(
+                "<select name=\"group_list\" label=\"Group:\">\n\
 <option value=\"groupA\">groupA</option>\n\
 <option value=\"groupB\" selected=\"true\">Group B &amp; friends</option>\n\
 </select>\n</form>"
-        ), "{xml}");
+            ),
+            "{xml}"
+        );
         // The document is well-formed: our own XML parser (which refuses malformed input)
         // accepts it once the root type is that of a client message.
         let as_client = xml.replace("type=\"auth-request\"", "type=\"auth-reply\"");

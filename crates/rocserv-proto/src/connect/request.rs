@@ -101,8 +101,7 @@ fn valid_hostname(v: &str) -> Option<String> {
     let v = v.trim();
     let ok = !v.is_empty()
         && v.len() <= MAX_HOSTNAME_LEN
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
     ok.then(|| v.to_owned())
 }

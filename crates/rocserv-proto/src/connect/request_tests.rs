@@ -44,10 +44,16 @@ fn openconnect_connect() {
     assert_eq!(r.mtu, Some(1390));
     assert!(r.wants_ipv4 && r.wants_ipv6 && r.full_ipv6);
     assert!(r.prev_addresses.is_empty());
-    assert_eq!(r.user_agent.as_deref(), Some("Open AnyConnect VPN Agent v9.01-3"));
+    assert_eq!(
+        r.user_agent.as_deref(),
+        Some("Open AnyConnect VPN Agent v9.01-3")
+    );
     assert_eq!(r.device_platform, None);
     let ms: Vec<u8> = (0u8..48).collect();
-    assert_eq!(r.dtls_master_secret.as_ref().map(|s| s.expose()), Some(&ms[..]));
+    assert_eq!(
+        r.dtls_master_secret.as_ref().map(|s| s.expose()),
+        Some(&ms[..])
+    );
     assert_eq!(r.dtls_ciphersuites.len(), 8);
     assert_eq!(r.dtls_ciphersuites[0], "PSK-NEGOTIATE");
     assert_eq!(r.dtls12_ciphersuites[3], "AES128-GCM-SHA256");
@@ -98,7 +104,9 @@ fn lenient_numbers() {
 #[test]
 fn hostname_validation() {
     assert_eq!(
-        with_headers(&["X-CSTP-Hostname: my-host_1.example"]).hostname.as_deref(),
+        with_headers(&["X-CSTP-Hostname: my-host_1.example"])
+            .hostname
+            .as_deref(),
         Some("my-host_1.example")
     );
     assert_eq!(with_headers(&["X-CSTP-Hostname: bad host"]).hostname, None);

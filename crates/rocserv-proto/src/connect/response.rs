@@ -224,7 +224,12 @@ pub fn render_connect_response(p: &TunnelParams, out: &mut Vec<u8>) {
 /// Appends a refusal of the `CONNECT` (`401 Cookie is not acceptable`,
 /// `503 Service Unavailable` + `X-Reason`, `404 Not Found`), always with
 /// `Content-Length: 0`. The caller closes the connection afterwards.
-pub fn render_connect_refusal(status: u16, reason: &str, x_reason: Option<&str>, out: &mut Vec<u8>) {
+pub fn render_connect_refusal(
+    status: u16,
+    reason: &str,
+    x_reason: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     let mut response = Response::new(status, reason);
     if let Some(x_reason) = x_reason {
         response = response.header("X-Reason", x_reason);

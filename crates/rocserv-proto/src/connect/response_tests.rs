@@ -5,14 +5,20 @@ fn observed() -> TunnelParams {
     TunnelParams {
         server_name: "ocserv 1.1.6".into(),
         hostname: Some("vm".into()),
-        ipv4: Some(("192.168.99.50".parse().unwrap(), "255.255.255.0".parse().unwrap())),
+        ipv4: Some((
+            "192.168.99.50".parse().unwrap(),
+            "255.255.255.0".parse().unwrap(),
+        )),
         ipv6: Some(("fd00:99:0:8e4f:9a7c:c09f:b76e:58ef".parse().unwrap(), 64)),
         full_ipv6: true,
         dns: vec!["192.168.99.1".parse().unwrap()],
         nbns: vec![],
         default_domain: Some("example.test".into()),
         split_dns: vec![],
-        split_include: vec!["10.10.0.0/16".parse().unwrap(), "fd00:1234::/32".parse().unwrap()],
+        split_include: vec![
+            "10.10.0.0/16".parse().unwrap(),
+            "fd00:1234::/32".parse().unwrap(),
+        ],
         split_exclude: vec!["10.10.5.0/24".parse().unwrap()],
         tunnel_all_dns: false,
         keepalive: 32400,
@@ -92,12 +98,24 @@ fn tunnel_all_dns_flag_is_honoured_with_routes() {
 #[test]
 fn host_bits_are_zeroed() {
     let mut p = observed();
-    p.split_include = vec!["10.10.3.7/16".parse().unwrap(), "fd00:1234::99/32".parse().unwrap()];
+    p.split_include = vec![
+        "10.10.3.7/16".parse().unwrap(),
+        "fd00:1234::99/32".parse().unwrap(),
+    ];
     p.split_exclude = vec!["192.168.1.77/24".parse().unwrap()];
     let r = render(&p);
-    assert!(r.contains("X-CSTP-Split-Include: 10.10.0.0/255.255.0.0\r\n"), "{r}");
-    assert!(r.contains("X-CSTP-Split-Include-IP6: fd00:1234::/32\r\n"), "{r}");
-    assert!(r.contains("X-CSTP-Split-Exclude: 192.168.1.0/255.255.255.0\r\n"), "{r}");
+    assert!(
+        r.contains("X-CSTP-Split-Include: 10.10.0.0/255.255.0.0\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("X-CSTP-Split-Include-IP6: fd00:1234::/32\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("X-CSTP-Split-Exclude: 192.168.1.0/255.255.255.0\r\n"),
+        "{r}"
+    );
 }
 
 #[test]
@@ -106,11 +124,17 @@ fn legacy_ipv6_style() {
     p.full_ipv6 = false;
     let r = render(&p);
     assert!(!r.contains("X-CSTP-Address-IP6"), "{r}");
-    assert!(r.contains(
-        "X-CSTP-Address: 192.168.99.50\r\nX-CSTP-Netmask: 255.255.255.0\r\n\
+    assert!(
+        r.contains(
+            "X-CSTP-Address: 192.168.99.50\r\nX-CSTP-Netmask: 255.255.255.0\r\n\
 X-CSTP-Address: fd00:99:0:8e4f:9a7c:c09f:b76e:58ef\r\nX-CSTP-Netmask: fd00:99:0:8e4f::/64\r\n"
-    ), "{r}");
-    assert!(r.contains("X-CSTP-Split-Include: fd00:1234::/32\r\n"), "{r}");
+        ),
+        "{r}"
+    );
+    assert!(
+        r.contains("X-CSTP-Split-Include: fd00:1234::/32\r\n"),
+        "{r}"
+    );
     assert!(!r.contains("-IP6"), "{r}");
 }
 
@@ -183,8 +207,14 @@ fn values_cannot_inject_headers() {
     p.default_domain = Some("a.example\rX".into());
     let r = render(&p);
     assert_eq!(r.matches("\r\nX-CSTP-MTU:").count(), 1, "{r}");
-    assert!(r.contains("X-CSTP-Server-Name: evilX-CSTP-MTU: 1\r\n"), "{r}");
-    assert!(r.contains("X-CSTP-Banner: line one line two line three\r\n"), "{r}");
+    assert!(
+        r.contains("X-CSTP-Server-Name: evilX-CSTP-MTU: 1\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("X-CSTP-Banner: line one line two line three\r\n"),
+        "{r}"
+    );
     assert!(r.contains("X-CSTP-Default-Domain: a.exampleX\r\n"), "{r}");
     // Every line is a header line except the status line and the terminator.
     for line in r.trim_end().split("\r\n").skip(1) {
@@ -196,14 +226,25 @@ fn values_cannot_inject_headers() {
 fn refusals() {
     let mut out = Vec::new();
     render_connect_refusal(401, "Cookie is not acceptable", None, &mut out);
-    assert_eq!(out, b"HTTP/1.1 401 Cookie is not acceptable\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        out,
+        b"HTTP/1.1 401 Cookie is not acceptable\r\nContent-Length: 0\r\n\r\n"
+    );
     out.clear();
-    render_connect_refusal(503, "Service Unavailable", Some("Server configuration error"), &mut out);
+    render_connect_refusal(
+        503,
+        "Service Unavailable",
+        Some("Server configuration error"),
+        &mut out,
+    );
     assert_eq!(
         out,
         b"HTTP/1.1 503 Service Unavailable\r\nX-Reason: Server configuration error\r\nContent-Length: 0\r\n\r\n"
     );
     out.clear();
     render_connect_refusal(404, "Not Found", Some("a\r\nb"), &mut out);
-    assert_eq!(out, b"HTTP/1.1 404 Not Found\r\nX-Reason: ab\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(
+        out,
+        b"HTTP/1.1 404 Not Found\r\nX-Reason: ab\r\nContent-Length: 0\r\n\r\n"
+    );
 }

@@ -25,7 +25,10 @@ pub enum DisconnectReason {
 impl DisconnectReason {
     /// Whether the session (and its cookie) must be invalidated: user logout or local error.
     pub fn invalidates_session(&self) -> bool {
-        matches!(self, DisconnectReason::UserLogout | DisconnectReason::LocalError)
+        matches!(
+            self,
+            DisconnectReason::UserLogout | DisconnectReason::LocalError
+        )
     }
 
     /// The reason byte, `None` for [`DisconnectReason::Empty`].

@@ -92,7 +92,10 @@ fn disconnect_parsing() {
     assert_eq!(t, "Reconnecting the VPN tunnel.");
     assert!(!r.invalidates_session());
 
-    assert_eq!(parse_disconnect(b""), (DisconnectReason::Empty, String::new()));
+    assert_eq!(
+        parse_disconnect(b""),
+        (DisconnectReason::Empty, String::new())
+    );
     assert!(!DisconnectReason::Empty.invalidates_session());
     assert!(DisconnectReason::LocalError.invalidates_session());
     assert_eq!(parse_disconnect(b"\x70").0, DisconnectReason::LocalError);
@@ -176,7 +179,15 @@ fn reader_reports_bad_magic() {
 
 fn frame_strategy() -> impl Strategy<Value = (u8, Vec<u8>)> {
     (
-        prop_oneof![Just(0u8), Just(3), Just(4), Just(5), Just(7), Just(9), any::<u8>()],
+        prop_oneof![
+            Just(0u8),
+            Just(3),
+            Just(4),
+            Just(5),
+            Just(7),
+            Just(9),
+            any::<u8>()
+        ],
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..64),
             prop::collection::vec(any::<u8>(), 1400..1500),
