@@ -5,7 +5,7 @@
 mod request;
 mod response;
 
-pub use request::{ConnectRequest, MAX_HOSTNAME_LEN, MAX_USER_AGENT_LEN};
+pub use request::{ConnectRequest, DTLS_MASTER_SECRET_LEN, MAX_HOSTNAME_LEN, MAX_USER_AGENT_LEN};
 pub use response::{render_connect_refusal, render_connect_response, RekeyMethod, TunnelParams};
 
 /// The `CONNECT` path: `/CSCOSSLC/tunnel`, or `CSCOSSLC/tunnel` (the Clavister client omits
