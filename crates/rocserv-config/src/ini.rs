@@ -10,7 +10,8 @@
 //! * `key = value` (or `key: value`) is split at the first `=` or `:`;
 //! * ` #` (a `#` after a blank) outside double quotes starts an inline comment;
 //! * blanks around key and value are trimmed and one pair of double quotes around the whole
-//!   value is removed.
+//!   value is removed (a lone leading or trailing quote is dropped too, as ocserv does, with a
+//!   warning).
 //!
 //! The parser knows nothing about option names, so per-user and per-group files can use it too.
 
@@ -99,8 +100,7 @@ enum Target {
 ///
 /// # Errors
 /// The first syntax error (like ocserv, parsing stops there): over-long line, `[` without `]`,
-/// a line that is neither a comment nor `key = value`, an empty key or vhost name, an
-/// unterminated double quote.
+/// a line that is neither a comment nor `key = value`, an empty key or vhost name.
 pub fn parse_document(text: &str, file: &Path) -> Result<Document, ConfigError> {
     let mut doc = Document::default();
     let mut target = Target::Top;
@@ -127,7 +127,10 @@ pub fn parse_document(text: &str, file: &Path) -> Result<Document, ConfigError> 
 
         let entry = match (&prev_key, indented) {
             (Some(key), true) => {
-                let value = clean_value(trimmed, false, file, lineno, key)?;
+                let (value, unbalanced) = clean_value(trimmed, false);
+                if unbalanced {
+                    doc.warnings.push(quote_warning(file, lineno, key));
+                }
                 doc.warnings.push(ConfigWarning {
                     file: file.to_path_buf(),
                     line: lineno,
@@ -150,7 +153,10 @@ pub fn parse_document(text: &str, file: &Path) -> Result<Document, ConfigError> 
                 continue;
             }
             _ => {
-                let entry = parse_pair(trimmed, file, lineno)?;
+                let (entry, unbalanced) = parse_pair(trimmed, file, lineno)?;
+                if unbalanced {
+                    doc.warnings.push(quote_warning(file, lineno, &entry.key));
+                }
                 prev_key = Some(entry.key.clone());
                 entry
             }
@@ -220,17 +226,19 @@ fn open_section(
 }
 
 /// Splits `key = value` / `key: value`.
-fn parse_pair(trimmed: &str, file: &Path, lineno: usize) -> Result<Entry, ConfigError> {
+fn parse_pair(trimmed: &str, file: &Path, lineno: usize) -> Result<(Entry, bool), ConfigError> {
     let limit = comment_start(trimmed, false).unwrap_or(trimmed.len());
     let head = trimmed.get(..limit).unwrap_or(trimmed);
     let Some(sep) = head.find(['=', ':']) else {
+        let shown = if SECRET_KEYS.iter().any(|k| trimmed.starts_with(k)) {
+            "<redacted>".to_owned()
+        } else {
+            crate::error::show(trimmed)
+        };
         return Err(ConfigError::syntax(
             file,
             lineno,
-            format!(
-                "expected 'key = value' or a comment, got '{}'",
-                crate::error::show(trimmed)
-            ),
+            format!("expected 'key = value' or a comment, got '{shown}'"),
         ));
     };
     let key = head.get(..sep).unwrap_or_default().trim_matches(is_blank);
@@ -245,13 +253,14 @@ fn parse_pair(trimmed: &str, file: &Path, lineno: usize) -> Result<Entry, Config
         ));
     }
     let rest = trimmed.get(sep + 1..).unwrap_or_default();
-    let value = clean_value(rest, false, file, lineno, key)?;
-    Ok(Entry {
+    let (value, unbalanced) = clean_value(rest, false);
+    let entry = Entry {
         key: key.to_owned(),
         value,
         line: lineno,
         continuation: false,
-    })
+    };
+    Ok((entry, unbalanced))
 }
 
 /// Byte offset of an inline comment (`#` preceded by a blank, outside double quotes).
@@ -269,30 +278,30 @@ fn comment_start(s: &str, prev_blank: bool) -> Option<usize> {
     None
 }
 
-/// Removes the inline comment, surrounding blanks and one pair of surrounding quotes.
-fn clean_value(
-    rest: &str,
-    prev_blank: bool,
-    file: &Path,
-    lineno: usize,
-    key: &str,
-) -> Result<String, ConfigError> {
+/// Removes the inline comment, surrounding blanks and surrounding double quotes.
+/// Returns the value and whether the quotes were unbalanced (`"abc` or `abc"`: like ocserv,
+/// the lone quote is dropped; the caller warns).
+fn clean_value(rest: &str, prev_blank: bool) -> (String, bool) {
     let cut = comment_start(rest, prev_blank).unwrap_or(rest.len());
     let value = rest.get(..cut).unwrap_or(rest).trim_matches(is_blank);
-    match value.strip_prefix('"') {
-        None => Ok(value.to_owned()),
-        Some(inner) => match inner.strip_suffix('"') {
-            Some(unquoted) => Ok(unquoted.to_owned()),
-            None => Err(ConfigError::at(
-                file,
-                lineno,
-                key,
-                format!(
-                    "expected a closing '\"' at the end of the value, got '{}'",
-                    crate::error::show(value)
-                ),
-            )),
-        },
+    let (value, opened) = match value.strip_prefix('"') {
+        Some(v) => (v, true),
+        None => (value, false),
+    };
+    let (value, closed) = match value.strip_suffix('"') {
+        Some(v) if opened || !value.is_empty() => (v, true),
+        _ => (value, false),
+    };
+    (value.trim_matches(is_blank).to_owned(), opened != closed)
+}
+
+/// The warning for an unbalanced double quote.
+fn quote_warning(file: &Path, line: usize, key: &str) -> ConfigWarning {
+    ConfigWarning {
+        file: file.to_path_buf(),
+        line,
+        key: key.to_owned(),
+        message: format!("the value of '{key}' has an unbalanced double quote; it was removed"),
     }
 }
 
@@ -408,16 +417,32 @@ mod tests {
         let err = parse_document("[vhost:]\n", Path::new("t.conf")).unwrap_err();
         assert!(err.to_string().contains("empty host name"), "{err}");
 
+        let err = parse_document("key-pin hunter2\n", Path::new("t.conf")).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
         let err = parse_document(" = 3\n", Path::new("t.conf")).unwrap_err();
         assert!(err.to_string().contains("missing option name"), "{err}");
-
-        let err = parse_document("banner = \"abc\n", Path::new("t.conf")).unwrap_err();
-        assert_eq!(err.key.as_deref(), Some("banner"));
-        assert!(err.to_string().contains("closing '\"'"), "{err}");
 
         // A comment before the '=' hides it.
         let err = parse_document("a #= 1\n", Path::new("t.conf")).unwrap_err();
         assert_eq!(err.line, Some(1));
+    }
+
+    #[test]
+    fn unbalanced_quotes_are_dropped_with_a_warning() {
+        let doc = parse("banner = \"abc\nb = def\"\nc = \"\"\nd = \"\n");
+        assert_eq!(
+            kv(&doc),
+            vec![
+                ("banner".into(), "abc".into()),
+                ("b".into(), "def".into()),
+                ("c".into(), String::new()),
+                ("d".into(), String::new()),
+            ]
+        );
+        let lines: Vec<usize> = doc.warnings.iter().map(|w| w.line).collect();
+        assert_eq!(lines, [1, 2, 4]);
+        assert!(doc.warnings[0].message.contains("unbalanced double quote"));
     }
 
     #[test]
