@@ -95,6 +95,10 @@ impl Netlink {
     }
 
     /// The underlying rtnetlink handle (routes for iroutes, queries in tests).
+    #[allow(
+        dead_code,
+        reason = "module API; not every item is used by the daemon yet"
+    )]
     pub fn handle(&self) -> &rtnetlink::Handle {
         &self.handle
     }
@@ -169,6 +173,10 @@ impl Tun {
     }
 
     /// The interface index.
+    #[allow(
+        dead_code,
+        reason = "module API; not every item is used by the daemon yet"
+    )]
     pub fn index(&self) -> u32 {
         self.index
     }

@@ -1,5 +1,6 @@
 //! Tests of the script runner: real processes, tokio runtime.
 
+use super::env::SCRIPT_PATH;
 use super::*;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
