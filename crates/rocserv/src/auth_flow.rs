@@ -35,7 +35,10 @@ pub struct Transactions {
 
 impl Transactions {
     pub fn new(lifetime: Duration) -> Self {
-        Self { map: Mutex::new(HashMap::new()), lifetime }
+        Self {
+            map: Mutex::new(HashMap::new()),
+            lifetime,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Transaction>> {
@@ -43,7 +46,12 @@ impl Transactions {
     }
 
     /// Starts a new transaction; returns its id, or None when too many are open.
-    fn start(&self, backend: &dyn AuthBackend, group: Option<String>, now: Instant) -> Option<String> {
+    fn start(
+        &self,
+        backend: &dyn AuthBackend,
+        group: Option<String>,
+        now: Instant,
+    ) -> Option<String> {
         let mut map = self.lock();
         if map.len() >= MAX_TRANSACTIONS {
             map.retain(|_, t| t.expires > now);
@@ -51,10 +59,15 @@ impl Transactions {
                 return None;
             }
         }
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
+        let id =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
         map.insert(
             id.clone(),
-            Transaction { conversation: Some(backend.start()), group, expires: now + self.lifetime },
+            Transaction {
+                conversation: Some(backend.start()),
+                group,
+                expires: now + self.lifetime,
+            },
         );
         Some(id)
     }
@@ -102,13 +115,18 @@ pub struct ConnAuthState {
 }
 
 fn set_context_cookie(resp: Response, id: &str, max_age: u64) -> Response {
-    resp.header("Set-Cookie", format!("{CONTEXT_COOKIE}={id}; Max-Age={max_age}; Secure; HttpOnly"))
+    resp.header(
+        "Set-Cookie",
+        format!("{CONTEXT_COOKIE}={id}; Max-Age={max_age}; Secure; HttpOnly"),
+    )
 }
 
 fn clear_context_cookie(resp: Response) -> Response {
     resp.header(
         "Set-Cookie",
-        format!("{CONTEXT_COOKIE}=; expires=Thu, 01 Jan 1970 22:00:00 GMT; path=/; Secure; HttpOnly"),
+        format!(
+            "{CONTEXT_COOKIE}=; expires=Thu, 01 Jan 1970 22:00:00 GMT; path=/; Secure; HttpOnly"
+        ),
     )
 }
 
@@ -117,7 +135,10 @@ impl Server {
         self.cfg
             .select_groups
             .iter()
-            .map(|g| GroupOption { value: g.name.clone(), label: g.label.clone() })
+            .map(|g| GroupOption {
+                value: g.name.clone(),
+                label: g.label.clone(),
+            })
             .collect()
     }
 
@@ -139,7 +160,11 @@ impl Server {
         let form = AuthForm {
             auth_id: "main".into(),
             title: None,
-            banner: if first { self.cfg.pre_login_banner.clone() } else { None },
+            banner: if first {
+                self.cfg.pre_login_banner.clone()
+            } else {
+                None
+            },
             message: prompt.message.clone(),
             error: prompt.error.clone(),
             fields: prompt
@@ -147,9 +172,15 @@ impl Server {
                 .iter()
                 .map(|f| {
                     if f.echo {
-                        FormField::Text { name: f.name.clone(), label: f.label.clone() }
+                        FormField::Text {
+                            name: f.name.clone(),
+                            label: f.label.clone(),
+                        }
                     } else {
-                        FormField::Password { name: f.name.clone(), label: f.label.clone() }
+                        FormField::Password {
+                            name: f.name.clone(),
+                            label: f.label.clone(),
+                        }
                     }
                 })
                 .collect(),
@@ -168,7 +199,11 @@ impl Server {
         };
         conn.transaction = Some(id.clone());
         let resp = self.render_form(&self.auth.initial_prompt(), group.as_deref(), true);
-        AuthOutcome::Continue(set_context_cookie(resp, &id, self.auth_txns.lifetime.as_secs()))
+        AuthOutcome::Continue(set_context_cookie(
+            resp,
+            &id,
+            self.auth_txns.lifetime.as_secs(),
+        ))
     }
 
     /// Handles a POST of the authentication exchange.
@@ -176,6 +211,7 @@ impl Server {
         self: &Arc<Self>,
         conn: &mut ConnAuthState,
         context_cookie: Option<&str>,
+        session_cookie: Option<&str>,
         msg: ClientAuthMessage,
         real_ip: std::net::IpAddr,
     ) -> AuthOutcome {
@@ -183,6 +219,13 @@ impl Server {
         match msg.kind {
             ClientMessageKind::AuthReply => {}
             ClientMessageKind::Logout => {
+                // Cisco clients post a logout document with their session cookie.
+                if let Some(cookie) =
+                    session_cookie.and_then(rocserv_proto::cookie::SessionCookie::parse)
+                {
+                    self.sessions.invalidate(&cookie.hash());
+                    tracing::info!(ip = %real_ip, "session logged out by the client");
+                }
                 return AuthOutcome::Close(Response::xml(String::new()));
             }
             ClientMessageKind::Init | ClientMessageKind::Other(_) => {
@@ -192,7 +235,10 @@ impl Server {
         let now = Instant::now();
         // Find the transaction: the context cookie first, then this connection's own.
         let mut found = None;
-        for id in [context_cookie.map(str::to_owned), conn.transaction.clone()].into_iter().flatten() {
+        for id in [context_cookie.map(str::to_owned), conn.transaction.clone()]
+            .into_iter()
+            .flatten()
+        {
             if let Some((c, g)) = self.auth_txns.take(&id, now) {
                 found = Some((id, c, g));
                 break;
@@ -202,7 +248,10 @@ impl Server {
             Some(f) => f,
             None => {
                 // A reply without a live transaction (legacy clients, expired context): start one.
-                let Some(id) = self.auth_txns.start(self.auth.as_ref(), picked.clone(), now) else {
+                let Some(id) = self
+                    .auth_txns
+                    .start(self.auth.as_ref(), picked.clone(), now)
+                else {
                     return AuthOutcome::Close(Response::error(503, "Service Unavailable"));
                 };
                 match self.auth_txns.take(&id, now) {
@@ -244,7 +293,11 @@ impl Server {
                 }
                 self.auth_txns.put_back(&id, conversation, group.clone());
                 let resp = self.render_form(&prompt, group.as_deref(), false);
-                AuthOutcome::Continue(set_context_cookie(resp, &id, self.auth_txns.lifetime.as_secs()))
+                AuthOutcome::Continue(set_context_cookie(
+                    resp,
+                    &id,
+                    self.auth_txns.lifetime.as_secs(),
+                ))
             }
             Step::Failure(f) => {
                 self.auth_txns.finish(&id);
@@ -264,9 +317,14 @@ impl Server {
         }
     }
 
-    fn auth_success(&self, identity: Identity, group: Option<String>, real_ip: std::net::IpAddr) -> AuthOutcome {
+    fn auth_success(
+        &self,
+        identity: Identity,
+        group: Option<String>,
+        real_ip: std::net::IpAddr,
+    ) -> AuthOutcome {
         let group = match group {
-            Some(g) if identity.groups.iter().any(|ug| *ug == g) => g,
+            Some(g) if identity.groups.contains(&g) => g,
             Some(g) => {
                 tracing::warn!(
                     user = %identity.username, ip = %real_ip, group = %g,
@@ -277,7 +335,10 @@ impl Server {
             None => identity.groups.first().cloned().unwrap_or_default(),
         };
         let cookie = self.sessions.create(
-            crate::sessions::NewSession { username: &identity.username, group: &group, real_ip },
+            crate::sessions::NewSession {
+                username: &identity.username,
+                group: &group,
+            },
             rand::random(),
             Instant::now(),
         );

@@ -49,7 +49,11 @@ pub struct Cli {
     pub quickstart: bool,
 
     /// Directory used by --quickstart for its certificate, key and password file.
-    #[arg(long = "quickstart-dir", value_name = "DIR", default_value = "/var/lib/rocserv/quickstart")]
+    #[arg(
+        long = "quickstart-dir",
+        value_name = "DIR",
+        default_value = "/var/lib/rocserv/quickstart"
+    )]
     pub quickstart_dir: PathBuf,
 
     /// Print the version and exit.
@@ -59,7 +63,9 @@ pub struct Cli {
 
 impl Cli {
     pub fn config_path(&self) -> PathBuf {
-        self.config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+        self.config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
     }
 }
 
@@ -69,8 +75,18 @@ mod tests {
 
     #[test]
     fn ocserv_style_flags_parse() {
-        let cli = Cli::try_parse_from(["rocserv", "-f", "-c", "/tmp/x.conf", "-d", "3", "-e", "-p", "/run/p"])
-            .unwrap();
+        let cli = Cli::try_parse_from([
+            "rocserv",
+            "-f",
+            "-c",
+            "/tmp/x.conf",
+            "-d",
+            "3",
+            "-e",
+            "-p",
+            "/run/p",
+        ])
+        .unwrap();
         assert!(cli.foreground && cli.log_stderr);
         assert_eq!(cli.config_path(), PathBuf::from("/tmp/x.conf"));
         assert_eq!(cli.debug, Some(3));
@@ -86,8 +102,14 @@ mod tests {
 
     #[test]
     fn long_forms() {
-        let cli = Cli::try_parse_from(["rocserv", "--foreground", "--config=/a", "--debug=9", "--test-config"])
-            .unwrap();
+        let cli = Cli::try_parse_from([
+            "rocserv",
+            "--foreground",
+            "--config=/a",
+            "--debug=9",
+            "--test-config",
+        ])
+        .unwrap();
         assert!(cli.foreground && cli.test_config);
         assert_eq!(cli.debug, Some(9));
     }

@@ -37,15 +37,20 @@ impl ConnError {
     /// The HTTP answer owed to the peer before closing, if any.
     pub fn response(&self) -> Option<Response> {
         match self {
-            ConnError::Http(HttpError::HeadTooLarge) | ConnError::Http(HttpError::TooManyHeaders) => {
+            ConnError::Http(HttpError::HeadTooLarge)
+            | ConnError::Http(HttpError::TooManyHeaders) => {
                 Some(Response::error(431, "Request Header Fields Too Large"))
             }
-            ConnError::Http(HttpError::BodyTooLarge) => Some(Response::error(413, "Payload Too Large")),
+            ConnError::Http(HttpError::BodyTooLarge) => {
+                Some(Response::error(413, "Payload Too Large"))
+            }
             ConnError::Http(HttpError::UnsupportedTransferEncoding) => {
                 Some(Response::error(501, "Not Implemented"))
             }
             ConnError::Http(_) => Some(Response::error(400, "Bad Request")),
-            ConnError::Pipelined => Some(Response::error(400, "Pipelined requests are not supported")),
+            ConnError::Pipelined => {
+                Some(Response::error(400, "Pipelined requests are not supported"))
+            }
             ConnError::TooManyRequests => Some(Response::error(429, "Too Many Requests")),
             ConnError::Truncated | ConnError::Timeout | ConnError::Io(_) => None,
         }
@@ -81,7 +86,8 @@ impl HttpConn {
         let n = tokio::time::timeout_at(self.deadline, self.tls.read(&mut chunk))
             .await
             .map_err(|_| ConnError::Timeout)??;
-        self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        self.buf
+            .extend_from_slice(chunk.get(..n).unwrap_or_default());
         Ok(n)
     }
 
@@ -110,7 +116,11 @@ impl HttpConn {
                 return Err(HttpError::HeadTooLarge.into());
             }
             if self.fill().await? == 0 {
-                return if self.buf.is_empty() { Ok(None) } else { Err(ConnError::Truncated) };
+                return if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ConnError::Truncated)
+                };
             }
         }
     }

@@ -60,7 +60,10 @@ impl Syslog {
 impl<'a> MakeWriter<'a> for Syslog {
     type Writer = SyslogLine;
     fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine { priority: libc::LOG_INFO, buf: Vec::new() }
+        SyslogLine {
+            priority: libc::LOG_INFO,
+            buf: Vec::new(),
+        }
     }
     fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogLine {
         let priority = match *meta.level() {
@@ -69,16 +72,25 @@ impl<'a> MakeWriter<'a> for Syslog {
             Level::INFO => libc::LOG_INFO,
             _ => libc::LOG_DEBUG,
         };
-        SyslogLine { priority, buf: Vec::new() }
+        SyslogLine {
+            priority,
+            buf: Vec::new(),
+        }
     }
 }
 
 pub fn init(verbosity: u32, to_stderr: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!("{},rustls=warn", level_for(verbosity).as_str().to_ascii_lowercase()))
+        EnvFilter::new(format!(
+            "{},rustls=warn",
+            level_for(verbosity).as_str().to_ascii_lowercase()
+        ))
     });
     if to_stderr {
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
     } else {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)

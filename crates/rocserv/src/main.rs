@@ -48,7 +48,9 @@ fn auth_backend(cfg: &Config) -> Result<Arc<dyn AuthBackend>, String> {
         [AuthMethod::Plain { otp: Some(_), .. }] => {
             Err("auth = plain[otp=...] is not implemented by rocserv yet".into())
         }
-        [other] => Err(format!("auth method {other:?} is not implemented by rocserv yet (plain[passwd=FILE] is)")),
+        [other] => Err(format!(
+            "auth method {other:?} is not implemented by rocserv yet (plain[passwd=FILE] is)"
+        )),
         _ => Err("combined auth methods are not implemented by rocserv yet".into()),
     }
 }
@@ -57,7 +59,10 @@ fn cert_pairs(cfg: &Config) -> Vec<CertPair> {
     cfg.server_cert
         .iter()
         .zip(cfg.server_key.iter())
-        .map(|(c, k)| CertPair { cert: c.clone(), key: k.clone() })
+        .map(|(c, k)| CertPair {
+            cert: c.clone(),
+            key: k.clone(),
+        })
         .collect()
 }
 
@@ -92,7 +97,12 @@ fn main() -> ExitCode {
     let pool = match cfg.ipv4_network {
         Some(net) => match pool::Ipv4Pool::new(net, cfg.predictable_ips) {
             Ok(p) => Some(p),
-            Err(e) => return fail(format!("{}: ipv4-network {net}: {e:?}", config_path.display())),
+            Err(e) => {
+                return fail(format!(
+                    "{}: ipv4-network {net}: {e:?}",
+                    config_path.display()
+                ))
+            }
         },
         None => None,
     };
@@ -113,8 +123,14 @@ fn main() -> ExitCode {
     };
     if cli.quickstart {
         if let Some(pin) = certs.first_leaf().and_then(|c| tls::spki_pin(&c)) {
-            println!("rocserv: quickstart server on port {}; connect with:", cfg.tcp_port);
-            println!("  {}", quickstart::client_command(&pin, cfg.tcp_port, &cli.quickstart_dir));
+            println!(
+                "rocserv: quickstart server on port {}; connect with:",
+                cfg.tcp_port
+            );
+            println!(
+                "  {}",
+                quickstart::client_command(&pin, cfg.tcp_port, &cli.quickstart_dir)
+            );
         }
     }
     if !cli.foreground {
@@ -140,7 +156,10 @@ fn main() -> ExitCode {
              (privilege separation is a later feature)"
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
@@ -156,7 +175,8 @@ async fn run(
     pool: Option<pool::Ipv4Pool>,
     listeners: Vec<std::net::TcpListener>,
 ) -> ExitCode {
-    let allow_tls13 = !cfg.cisco_client_compat && tls::priorities_allow_tls13(cfg.tls_priorities.as_deref());
+    let allow_tls13 =
+        !cfg.cisco_client_compat && tls::priorities_allow_tls13(cfg.tls_priorities.as_deref());
     let tls_config = match tls::server_config(certs.clone(), allow_tls13) {
         Ok(c) => c,
         Err(e) => {
@@ -174,16 +194,18 @@ async fn run(
     let sessions = sessions::SessionStore::new(
         pool,
         Duration::from_secs(u64::from(cfg.cookie_timeout)),
-        cfg.session_timeout.map(|s| Duration::from_secs(u64::from(s))),
+        cfg.session_timeout
+            .map(|s| Duration::from_secs(u64::from(s))),
         cfg.max_same_clients,
     );
     let server = Arc::new(Server {
-        auth_txns: auth_flow::Transactions::new(Duration::from_secs(u64::from(cfg.auth_timeout.max(1)))),
+        auth_txns: auth_flow::Transactions::new(Duration::from_secs(u64::from(
+            cfg.auth_timeout.max(1),
+        ))),
         cfg: cfg.clone(),
         sessions,
         auth,
         netlink,
-        certs: certs.clone(),
         acceptor: tokio_rustls::TlsAcceptor::from(tls_config),
     });
     let mut tasks = tokio::task::JoinSet::new();
@@ -191,7 +213,10 @@ async fn run(
         let addr = l.local_addr().ok();
         match tokio::net::TcpListener::from_std(l) {
             Ok(l) => {
-                tracing::info!("listening on {} (tcp)", addr.map_or("?".into(), |a| a.to_string()));
+                tracing::info!(
+                    "listening on {} (tcp)",
+                    addr.map_or("?".into(), |a| a.to_string())
+                );
                 tasks.spawn(server.clone().serve(l));
             }
             Err(e) => {
@@ -224,9 +249,11 @@ async fn run(
     tracing::info!("rocserv {} started", env!("CARGO_PKG_VERSION"));
 
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return ExitCode::FAILURE;
     };

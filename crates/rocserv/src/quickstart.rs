@@ -14,7 +14,10 @@ pub const DEMO_USER: &str = "demo";
 #[derive(Debug, thiserror::Error)]
 pub enum QuickstartError {
     #[error("quickstart directory {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot create the self-signed certificate: {0}")]
     Cert(String),
     #[error("cannot hash the demo password: {0}")]
@@ -22,7 +25,10 @@ pub enum QuickstartError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> QuickstartError + '_ {
-    move |source| QuickstartError::Io { path: path.to_owned(), source }
+    move |source| QuickstartError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), QuickstartError> {
@@ -55,22 +61,34 @@ pub fn prepare(dir: &Path) -> Result<PathBuf, QuickstartError> {
         let names = vec![hostname(), "localhost".to_owned(), "127.0.0.1".to_owned()];
         let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| QuickstartError::Cert(e.to_string()))?;
-        let mut params = rcgen::CertificateParams::new(names).map_err(|e| QuickstartError::Cert(e.to_string()))?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, "rocserv quickstart");
-        let c = params.self_signed(&key_pair).map_err(|e| QuickstartError::Cert(e.to_string()))?;
+        let mut params = rcgen::CertificateParams::new(names)
+            .map_err(|e| QuickstartError::Cert(e.to_string()))?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "rocserv quickstart");
+        let c = params
+            .self_signed(&key_pair)
+            .map_err(|e| QuickstartError::Cert(e.to_string()))?;
         write_private(&key, key_pair.serialize_pem().as_bytes())?;
         std::fs::write(&cert, c.pem()).map_err(io(&cert))?;
-        println!("rocserv: created a self-signed certificate in {}", cert.display());
+        println!(
+            "rocserv: created a self-signed certificate in {}",
+            cert.display()
+        );
     }
     let passwd = dir.join("ocpasswd");
     let pw_file = dir.join("demo-password");
     if !passwd.exists() {
         let _ = std::fs::remove_file(&pw_file);
         let password = random_password();
-        let hash = rocserv_auth::hash_password(&password).map_err(|e| QuickstartError::Hash(e.to_string()))?;
+        let hash = rocserv_auth::hash_password(&password)
+            .map_err(|e| QuickstartError::Hash(e.to_string()))?;
         write_private(&pw_file, format!("{password}\n").as_bytes())?;
         write_private(&passwd, format!("{DEMO_USER}:*:{hash}\n").as_bytes())?;
-        println!("rocserv: created user '{DEMO_USER}'; its password is in {}", pw_file.display());
+        println!(
+            "rocserv: created user '{DEMO_USER}'; its password is in {}",
+            pw_file.display()
+        );
     }
     let conf = dir.join("quickstart.conf");
     let text = QUICKSTART_CONF.replace(DEFAULT_DIR, &dir.to_string_lossy());

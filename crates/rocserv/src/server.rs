@@ -15,7 +15,6 @@ use tokio_rustls::TlsAcceptor;
 use crate::auth_flow::{AuthOutcome, ConnAuthState, Transactions, CONTEXT_COOKIE};
 use crate::http_conn::HttpConn;
 use crate::sessions::{SessionStore, StopReason};
-use crate::tls::CertResolver;
 use crate::tun::Netlink;
 
 /// TLS handshakes that take longer than this are dropped.
@@ -27,7 +26,6 @@ pub struct Server {
     pub auth: Arc<dyn AuthBackend>,
     pub auth_txns: Transactions,
     pub netlink: Netlink,
-    pub certs: Arc<CertResolver>,
     pub acceptor: TlsAcceptor,
 }
 
@@ -43,15 +41,29 @@ impl Server {
         use std::net::ToSocketAddrs as _;
         let port = cfg.tcp_port;
         let addrs: Vec<SocketAddr> = match &cfg.listen_host {
-            Some(h) => (h.as_str(), port).to_socket_addrs().map_err(|e| {
-                std::io::Error::new(e.kind(), format!("listen-host '{h}' cannot be resolved: {e}"))
-            })?.collect(),
-            None => vec![SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port)],
+            Some(h) => (h.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("listen-host '{h}' cannot be resolved: {e}"),
+                    )
+                })?
+                .collect(),
+            None => vec![SocketAddr::new(
+                std::net::Ipv6Addr::UNSPECIFIED.into(),
+                port,
+            )],
         };
         let mut out = Vec::new();
         for addr in addrs {
-            let domain = if addr.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
-            let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+            let domain = if addr.is_ipv4() {
+                socket2::Domain::IPV4
+            } else {
+                socket2::Domain::IPV6
+            };
+            let sock =
+                socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
             sock.set_reuse_address(true)?;
             if addr.is_ipv6() {
                 // The wildcard also accepts IPv4 (v4-mapped addresses are normalised per connection).
@@ -59,7 +71,10 @@ impl Server {
             }
             sock.set_nonblocking(true)?;
             sock.bind(&addr.into()).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen on {addr} (tcp-port/listen-host): {e}"))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr} (tcp-port/listen-host): {e}"),
+                )
             })?;
             sock.listen(1024)?;
             out.push(sock.into());
@@ -69,10 +84,16 @@ impl Server {
 
     /// Accepts connections forever (until the task is dropped).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
-        let limit = if self.cfg.max_clients == 0 { Semaphore::MAX_PERMITS } else { self.cfg.max_clients as usize };
+        let limit = if self.cfg.max_clients == 0 {
+            Semaphore::MAX_PERMITS
+        } else {
+            self.cfg.max_clients as usize
+        };
         let permits = Arc::new(Semaphore::new(limit));
         loop {
-            let Ok(permit) = permits.clone().acquire_owned().await else { return };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
             let (tcp, peer) = match listener.accept().await {
                 Ok(v) => v,
                 Err(e) => {
@@ -106,7 +127,8 @@ impl Server {
                 return;
             }
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
         let mut conn = HttpConn::new(tls, peer, local, deadline);
         let mut auth = ConnAuthState::default();
         loop {
@@ -136,15 +158,24 @@ impl Server {
                     }
                 }
                 Method::Post => {
-                    let msg = match auth_xml::parse_client_auth(head.header("Content-Type"), &req.body) {
+                    let msg = match auth_xml::parse_client_auth(
+                        head.header("Content-Type"),
+                        &req.body,
+                    ) {
                         Ok(m) => m,
                         Err(e) => {
                             tracing::info!(ip = %peer.ip(), "unparsable authentication request: {e}");
-                            return conn.close_with(Some(&Response::error(400, "Bad Request"))).await;
+                            return conn
+                                .close_with(Some(&Response::error(400, "Bad Request")))
+                                .await;
                         }
                     };
-                    let context = head.cookie(CONTEXT_COOKIE).map(str::to_owned);
-                    match self.auth_post(&mut auth, context.as_deref(), msg, peer.ip()).await {
+                    let context = head.cookie(CONTEXT_COOKIE);
+                    let session = head.cookie("webvpn");
+                    match self
+                        .auth_post(&mut auth, context, session, msg, peer.ip())
+                        .await
+                    {
                         AuthOutcome::Continue(r) => {
                             if conn.send(&r).await.is_err() {
                                 return;

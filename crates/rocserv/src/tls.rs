@@ -20,7 +20,11 @@ pub enum TlsError {
     #[error("cannot read private key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
     #[error("certificate {cert} and key {key} do not belong together: {reason}")]
-    Mismatch { cert: PathBuf, key: PathBuf, reason: String },
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
     #[error("TLS configuration: {0}")]
     Config(String),
 }
@@ -35,17 +39,25 @@ pub struct CertPair {
 /// Loads a PEM certificate chain (leaf first) and its private key (PKCS#8, PKCS#1 or SEC1).
 pub fn load_certified_key(pair: &CertPair) -> Result<CertifiedKey, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&pair.cert)
-        .map_err(|e| TlsError::Cert { path: pair.cert.clone(), reason: e.to_string() })?
+        .map_err(|e| TlsError::Cert {
+            path: pair.cert.clone(),
+            reason: e.to_string(),
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Cert { path: pair.cert.clone(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::Cert {
+            path: pair.cert.clone(),
+            reason: e.to_string(),
+        })?;
     if certs.is_empty() {
         return Err(TlsError::Cert {
             path: pair.cert.clone(),
             reason: "no PEM CERTIFICATE block found".into(),
         });
     }
-    let key = PrivateKeyDer::from_pem_file(&pair.key)
-        .map_err(|e| TlsError::Key { path: pair.key.clone(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(&pair.key).map_err(|e| TlsError::Key {
+        path: pair.key.clone(),
+        reason: e.to_string(),
+    })?;
     let provider = aws_lc_rs::default_provider();
     let ck = CertifiedKey::from_der(certs, key, &provider).map_err(|e| TlsError::Mismatch {
         cert: pair.cert.clone(),
@@ -69,7 +81,11 @@ pub fn spki_pin(cert_der: &[u8]) -> Option<String> {
 struct FileStamp(Option<(SystemTime, u64)>);
 
 fn stamp(path: &Path) -> FileStamp {
-    FileStamp(std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+    FileStamp(
+        std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len()))),
+    )
 }
 
 /// Serves the configured certificates and swaps them when the files change.
@@ -81,18 +97,32 @@ pub struct CertResolver {
 
 impl fmt::Debug for CertResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CertResolver").field("pairs", &self.pairs).finish_non_exhaustive()
+        f.debug_struct("CertResolver")
+            .field("pairs", &self.pairs)
+            .finish_non_exhaustive()
     }
 }
 
 impl CertResolver {
     pub fn new(pairs: Vec<CertPair>) -> Result<Arc<Self>, TlsError> {
         if pairs.is_empty() {
-            return Err(TlsError::Config("no server-cert/server-key configured".into()));
+            return Err(TlsError::Config(
+                "no server-cert/server-key configured".into(),
+            ));
         }
-        let keys = pairs.iter().map(|p| load_certified_key(p).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
-        let stamps = pairs.iter().map(|p| (stamp(&p.cert), stamp(&p.key))).collect();
-        Ok(Arc::new(Self { pairs, keys: RwLock::new(Arc::new(keys)), stamps: Mutex::new(stamps) }))
+        let keys = pairs
+            .iter()
+            .map(|p| load_certified_key(p).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stamps = pairs
+            .iter()
+            .map(|p| (stamp(&p.cert), stamp(&p.key)))
+            .collect();
+        Ok(Arc::new(Self {
+            pairs,
+            keys: RwLock::new(Arc::new(keys)),
+            stamps: Mutex::new(stamps),
+        }))
     }
 
     fn current(&self) -> Arc<Vec<Arc<CertifiedKey>>> {
@@ -104,21 +134,31 @@ impl CertResolver {
 
     /// The leaf certificate of the first pair (for the quickstart pin).
     pub fn first_leaf(&self) -> Option<Vec<u8>> {
-        self.current().first().and_then(|k| k.cert.first()).map(|c| c.as_ref().to_vec())
+        self.current()
+            .first()
+            .and_then(|k| k.cert.first())
+            .map(|c| c.as_ref().to_vec())
     }
 
     /// Re-reads the files if any of them changed (or always, when `force`). On error the certificates
     /// in use are kept. Returns Ok(true) when new certificates were installed.
     pub fn reload(&self, force: bool) -> Result<bool, TlsError> {
-        let now: Vec<_> = self.pairs.iter().map(|p| (stamp(&p.cert), stamp(&p.key))).collect();
+        let now: Vec<_> = self
+            .pairs
+            .iter()
+            .map(|p| (stamp(&p.cert), stamp(&p.key)))
+            .collect();
         {
             let old = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
             if !force && *old == now {
                 return Ok(false);
             }
         }
-        let keys =
-            self.pairs.iter().map(|p| load_certified_key(p).map(Arc::new)).collect::<Result<Vec<_>, _>>();
+        let keys = self
+            .pairs
+            .iter()
+            .map(|p| load_certified_key(p).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>();
         // Remember the stamps even on failure so that a broken file is reported once, not every tick.
         *self.stamps.lock().unwrap_or_else(|p| p.into_inner()) = now;
         let keys = keys?;
@@ -140,7 +180,10 @@ impl ResolvesServerCert for CertResolver {
 
 /// Builds the rustls server configuration. `allow_tls13` is false when `cisco-client-compat` is on or
 /// `tls-priorities` removes TLS 1.3 (`-VERS-TLS1.3`), as ocserv does.
-pub fn server_config(resolver: Arc<CertResolver>, allow_tls13: bool) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    resolver: Arc<CertResolver>,
+    allow_tls13: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(aws_lc_rs::default_provider());
     let versions: &[&'static rustls::SupportedProtocolVersion] = if allow_tls13 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
@@ -160,7 +203,7 @@ pub fn server_config(resolver: Arc<CertResolver>, allow_tls13: bool) -> Result<A
 
 /// Whether an ocserv `tls-priorities` string keeps TLS 1.3 enabled.
 pub fn priorities_allow_tls13(priorities: Option<&str>) -> bool {
-    priorities.map_or(true, |p| !p.to_ascii_uppercase().contains("-VERS-TLS1.3"))
+    priorities.is_none_or(|p| !p.to_ascii_uppercase().contains("-VERS-TLS1.3"))
 }
 
 #[cfg(test)]
@@ -171,7 +214,10 @@ mod tests {
         let key = rcgen::KeyPair::generate_for(alg).unwrap();
         let params = rcgen::CertificateParams::new(vec!["vpn.test".to_string()]).unwrap();
         let cert = params.self_signed(&key).unwrap();
-        let pair = CertPair { cert: dir.join("c.pem"), key: dir.join("k.pem") };
+        let pair = CertPair {
+            cert: dir.join("c.pem"),
+            key: dir.join("k.pem"),
+        };
         std::fs::write(&pair.cert, cert.pem()).unwrap();
         std::fs::write(&pair.key, key.serialize_pem()).unwrap();
         pair
@@ -185,9 +231,13 @@ mod tests {
 
     #[test]
     fn loads_ecdsa_and_ed25519_and_rsa() {
-        for (i, alg) in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ED25519, &rcgen::PKCS_RSA_SHA256]
-            .into_iter()
-            .enumerate()
+        for (i, alg) in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ED25519,
+            &rcgen::PKCS_RSA_SHA256,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let d = tempdir(&format!("alg{i}"));
             let pair = match rcgen::KeyPair::generate_for(alg) {
@@ -204,14 +254,21 @@ mod tests {
         let d2 = tempdir("m2");
         let a = write_pair(&d1, &rcgen::PKCS_ECDSA_P256_SHA256);
         let b = write_pair(&d2, &rcgen::PKCS_ECDSA_P256_SHA256);
-        let err = load_certified_key(&CertPair { cert: a.cert, key: b.key }).unwrap_err();
+        let err = load_certified_key(&CertPair {
+            cert: a.cert,
+            key: b.key,
+        })
+        .unwrap_err();
         assert!(matches!(err, TlsError::Mismatch { .. }), "{err}");
     }
 
     #[test]
     fn missing_file_names_the_path() {
-        let err = load_certified_key(&CertPair { cert: "/nonexistent/c.pem".into(), key: "/x".into() })
-            .unwrap_err();
+        let err = load_certified_key(&CertPair {
+            cert: "/nonexistent/c.pem".into(),
+            key: "/x".into(),
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/c.pem"));
     }
 

@@ -37,6 +37,26 @@ enum EndReason {
     Stopped(StopReason),
 }
 
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::ClientDisconnect(r, text) => {
+                write!(f, "client disconnected ({r:?}: '{text}')")
+            }
+            EndReason::ConnectionClosed => f.write_str("connection closed by the client"),
+            EndReason::Io(e) => write!(f, "I/O error: {e}"),
+            EndReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            EndReason::DeadPeer => f.write_str("DPD timeout"),
+            EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::SessionTimeout => f.write_str("session timeout"),
+            EndReason::Stopped(StopReason::Replaced) => {
+                f.write_str("replaced by a new connection with the same cookie")
+            }
+            EndReason::Stopped(StopReason::Shutdown) => f.write_str("server shutting down"),
+        }
+    }
+}
+
 impl EndReason {
     /// Whether the session (cookie) ends with the tunnel.
     fn invalidates_session(&self) -> bool {
@@ -87,28 +107,58 @@ impl Server {
             .set("IP_LOCAL", t.local.to_string())
             .set("IP_REMOTE", t.remote.to_string());
         let routes = &cfg.routes;
-        env.set_list("OCSERV_ROUTES", &space_list(routes.iter().map(|r| r.text.clone())));
+        env.set_list(
+            "OCSERV_ROUTES",
+            &space_list(routes.iter().map(|r| r.text.clone())),
+        );
         env.set_list(
             "OCSERV_ROUTES4",
-            &space_list(routes.iter().filter(|r| matches!(r.net, ipnet::IpNet::V4(_))).map(|r| r.text.clone())),
+            &space_list(
+                routes
+                    .iter()
+                    .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
+                    .map(|r| r.text.clone()),
+            ),
         );
         env.set_list(
             "OCSERV_ROUTES6",
-            &space_list(routes.iter().filter(|r| matches!(r.net, ipnet::IpNet::V6(_))).map(|r| r.text.clone())),
+            &space_list(
+                routes
+                    .iter()
+                    .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
+                    .map(|r| r.text.clone()),
+            ),
         );
         let no = &cfg.no_routes;
-        env.set_list("OCSERV_NO_ROUTES", &space_list(no.iter().map(|r| r.text.clone())));
+        env.set_list(
+            "OCSERV_NO_ROUTES",
+            &space_list(no.iter().map(|r| r.text.clone())),
+        );
         env.set_list(
             "OCSERV_NO_ROUTES4",
-            &space_list(no.iter().filter(|r| matches!(r.net, ipnet::IpNet::V4(_))).map(|r| r.text.clone())),
+            &space_list(
+                no.iter()
+                    .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
+                    .map(|r| r.text.clone()),
+            ),
         );
         env.set_list(
             "OCSERV_NO_ROUTES6",
-            &space_list(no.iter().filter(|r| matches!(r.net, ipnet::IpNet::V6(_))).map(|r| r.text.clone())),
+            &space_list(
+                no.iter()
+                    .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
+                    .map(|r| r.text.clone()),
+            ),
         );
         env.set_list("OCSERV_DNS", &space_list(cfg.dns.iter()));
-        env.set_list("OCSERV_DNS4", &space_list(cfg.dns.iter().filter(|d| d.is_ipv4())));
-        env.set_list("OCSERV_DNS6", &space_list(cfg.dns.iter().filter(|d| d.is_ipv6())));
+        env.set_list(
+            "OCSERV_DNS4",
+            &space_list(cfg.dns.iter().filter(|d| d.is_ipv4())),
+        );
+        env.set_list(
+            "OCSERV_DNS6",
+            &space_list(cfg.dns.iter().filter(|d| d.is_ipv6())),
+        );
         env
     }
 
@@ -118,12 +168,28 @@ impl Server {
             .is_some_and(|p| p.starts_with("android") || p.starts_with("apple-ios"))
     }
 
-    fn tunnel_params(&self, req: &ConnectRequest, grant: &TunnelGrant, link: u16, data: u16) -> TunnelParams {
+    fn tunnel_params(
+        &self,
+        req: &ConnectRequest,
+        grant: &TunnelGrant,
+        link: u16,
+        data: u16,
+    ) -> TunnelParams {
         let cfg = &self.cfg;
-        let dpd = if Self::is_mobile(req) && cfg.mobile_dpd > 0 { cfg.mobile_dpd } else { cfg.dpd };
-        let idle = if Self::is_mobile(req) { cfg.mobile_idle_timeout.or(cfg.idle_timeout) } else { cfg.idle_timeout };
+        let dpd = if Self::is_mobile(req) && cfg.mobile_dpd > 0 {
+            cfg.mobile_dpd
+        } else {
+            cfg.dpd
+        };
+        let idle = if Self::is_mobile(req) {
+            cfg.mobile_idle_timeout.or(cfg.idle_timeout)
+        } else {
+            cfg.idle_timeout
+        };
         let now = StdInstant::now();
-        let remaining = grant.session_deadline.map(|d| d.saturating_duration_since(now).as_secs() as u32);
+        let remaining = grant
+            .session_deadline
+            .map(|d| d.saturating_duration_since(now).as_secs() as u32);
         TunnelParams {
             server_name: format!("rocserv {}", env!("CARGO_PKG_VERSION")),
             hostname: req.hostname.clone(),
@@ -134,7 +200,11 @@ impl Server {
             nbns: cfg.nbns.clone(),
             default_domain: cfg.default_domain.clone(),
             split_dns: cfg.split_dns.clone(),
-            split_include: if cfg.default_route { Vec::new() } else { cfg.routes.iter().map(|r| r.net).collect() },
+            split_include: if cfg.default_route {
+                Vec::new()
+            } else {
+                cfg.routes.iter().map(|r| r.net).collect()
+            },
             split_exclude: cfg.no_routes.iter().map(|r| r.net).collect(),
             tunnel_all_dns: cfg.tunnel_all_dns,
             keepalive: cfg.keepalive,
@@ -144,7 +214,11 @@ impl Server {
             session_timeout_remaining: remaining,
             rekey_time: cfg.rekey_time,
             // rustls has no renegotiation: the client reconnects with its cookie to rekey.
-            rekey_method: if cfg.rekey_time == 0 { RekeyMethod::None } else { RekeyMethod::NewTunnel },
+            rekey_method: if cfg.rekey_time == 0 {
+                RekeyMethod::None
+            } else {
+                RekeyMethod::NewTunnel
+            },
             base_mtu: link,
             mtu: data,
             banner: cfg.banner.clone(),
@@ -160,7 +234,7 @@ impl Server {
     }
 
     /// Handles `CONNECT /CSCOSSLC/tunnel`; owns the connection from here on.
-    pub async fn handle_connect(self: &Arc<Self>, mut conn: HttpConn, head: RequestHead) {
+    pub async fn handle_connect(self: &Arc<Self>, conn: HttpConn, head: RequestHead) {
         let peer = conn.peer.ip();
         if !connect::is_tunnel_path(&head.path) {
             tracing::info!(ip = %peer, path = %head.path, "CONNECT to an unknown path refused");
@@ -172,7 +246,10 @@ impl Server {
         };
         let hash = cookie.hash();
         let grant = loop {
-            match self.sessions.claim(&hash, StdInstant::now(), rand::random()) {
+            match self
+                .sessions
+                .claim(&hash, StdInstant::now(), rand::random())
+            {
                 Claim::Granted(g) => break g,
                 Claim::Takeover(old) => {
                     tracing::info!(ip = %peer, session = %hash.short_id(), "cookie reused: replacing its previous tunnel");
@@ -180,8 +257,18 @@ impl Server {
                 }
                 Claim::Refused(r) => {
                     let (status, reason, x_reason, log) = match r {
-                        Refusal::BadCookie => (401, "Cookie is not acceptable", None, "unknown or expired cookie".to_string()),
-                        Refusal::SessionExpired => (401, "Cookie is not acceptable", None, "session-timeout reached".to_string()),
+                        Refusal::BadCookie => (
+                            401,
+                            "Cookie is not acceptable",
+                            None,
+                            "unknown or expired cookie".to_string(),
+                        ),
+                        Refusal::SessionExpired => (
+                            401,
+                            "Cookie is not acceptable",
+                            None,
+                            "session-timeout reached".to_string(),
+                        ),
                         Refusal::TooManySessions { max } => (
                             401,
                             "Cookie is not acceptable",
@@ -212,20 +299,42 @@ impl Server {
         let _ = done.send(true);
     }
 
-    async fn run_tunnel(self: &Arc<Self>, conn: HttpConn, head: RequestHead, hash: CookieHash, grant: TunnelGrant) {
+    async fn run_tunnel(
+        self: &Arc<Self>,
+        conn: HttpConn,
+        head: RequestHead,
+        hash: CookieHash,
+        grant: TunnelGrant,
+    ) {
         let req = ConnectRequest::from_head(&head);
         let peer = conn.peer.ip();
-        let link = mtu::link_mtu(self.cfg.mtu, DEVICE_DEFAULT_MTU, req.base_mtu, req.mtu, false);
+        let link = mtu::link_mtu(
+            self.cfg.mtu,
+            DEVICE_DEFAULT_MTU,
+            req.base_mtu,
+            req.mtu,
+            false,
+        );
         let data = mtu::data_mtu(link, peer.is_ipv6(), mtu::AES_GCM_DTLS_OVERHEAD);
-        let tun_cfg =
-            TunConfig { base_name: &self.cfg.device, local: grant.lease.local, peer: grant.lease.remote, mtu: data };
+        let tun_cfg = TunConfig {
+            base_name: &self.cfg.device,
+            local: grant.lease.local,
+            peer: grant.lease.remote,
+            mtu: data,
+        };
         let tun = match Tun::create(&tun_cfg, &self.netlink).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(user = %grant.username, error = %e, "cannot create the TUN device");
-                self.sessions.end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
-                return Self::refuse(conn, 503, "Service Unavailable", Some("Server could not create a tunnel device"))
-                    .await;
+                self.sessions
+                    .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
+                return Self::refuse(
+                    conn,
+                    503,
+                    "Service Unavailable",
+                    Some("Server could not create a tunnel device"),
+                )
+                .await;
             }
         };
         let info = TunnelInfo {
@@ -251,7 +360,10 @@ impl Server {
                     let why = match other {
                         ScriptOutcome::Failed { status } => format!("exited with {status}"),
                         ScriptOutcome::TimedOut => {
-                            format!("timed out after {} s and was killed", self.cfg.script_timeout)
+                            format!(
+                                "timed out after {} s and was killed",
+                                self.cfg.script_timeout
+                            )
                         }
                         ScriptOutcome::SpawnFailed(e) => format!("could not be started: {e}"),
                         ScriptOutcome::Success => String::new(),
@@ -261,7 +373,8 @@ impl Server {
                         "connect-script {why}; client refused"
                     );
                     drop(tun);
-                    self.sessions.end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
+                    self.sessions
+                        .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
                     return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
                 }
             }
@@ -273,14 +386,17 @@ impl Server {
         if let Err(e) = conn.send_raw(&reply).await {
             tracing::info!(user = %info.username, error = %e, "client went away before the tunnel started");
             drop(tun);
-            self.sessions.end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
+            self.sessions
+                .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
             return;
         }
         tracing::info!(
             user = %info.username, group = %info.group, ip = %peer, vpn_ip = %info.remote, device = %info.device,
             mtu = data, session = %grant.session_short_id, "tunnel up"
         );
-        if let (Some(script), Some(_)) = (self.cfg.host_update_script.clone(), info.hostname.as_ref()) {
+        if let (Some(script), Some(_)) =
+            (self.cfg.host_update_script.clone(), info.hostname.as_ref())
+        {
             let env = self.script_env(ScriptReason::HostUpdate, &info);
             let timeout = Duration::from_secs(u64::from(self.cfg.script_timeout));
             tokio::spawn(async move {
@@ -292,7 +408,9 @@ impl Server {
         }
 
         let started = StdInstant::now();
-        let idle = params.idle_timeout.map(|s| Duration::from_secs(u64::from(s)));
+        let idle = params
+            .idle_timeout
+            .map(|s| Duration::from_secs(u64::from(s)));
         let dpd = Duration::from_secs(u64::from(params.dpd.max(1)));
         let mut driver = Driver {
             stats: Stats::default(),
@@ -302,12 +420,13 @@ impl Server {
         let reason = driver.run(conn.tls, &tun, &mut stop).await;
         drop(tun);
         let invalidate = reason.invalidates_session();
-        self.sessions.end_tunnel(&hash, grant.tunnel_id, invalidate, StdInstant::now());
+        self.sessions
+            .end_tunnel(&hash, grant.tunnel_id, invalidate, StdInstant::now());
         let duration = started.elapsed().as_secs();
         tracing::info!(
             user = %info.username, ip = %peer, vpn_ip = %info.remote, device = %info.device,
             bytes_in = driver.stats.bytes_in, bytes_out = driver.stats.bytes_out, duration_s = duration,
-            session_ended = invalidate, "tunnel down: {reason:?}"
+            session_ended = invalidate, "tunnel down: {reason}"
         );
         if let Some(script) = self.cfg.disconnect_script.clone() {
             let mut env = self.script_env(ScriptReason::Disconnect, &info);
@@ -461,10 +580,15 @@ impl Driver {
                     return Some(EndReason::ClientDisconnect(reason, text));
                 }
                 PacketType::Terminate => {
-                    return Some(EndReason::ClientDisconnect(DisconnectReason::Empty, "terminate".into()))
+                    return Some(EndReason::ClientDisconnect(
+                        DisconnectReason::Empty,
+                        "terminate".into(),
+                    ))
                 }
                 PacketType::Compressed => {
-                    tracing::debug!("compressed CSTP frame received although compression is off; dropped");
+                    tracing::debug!(
+                        "compressed CSTP frame received although compression is off; dropped"
+                    );
                 }
                 PacketType::Unknown(t) => {
                     tracing::debug!(ty = t, "unknown CSTP frame type ignored");
