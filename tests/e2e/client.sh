@@ -21,7 +21,7 @@ cli_launch() {
     ip netns exec "$NS_CLI" openconnect --protocol=anyconnect --non-inter --no-dtls \
     --servercert "$PIN" --script "$E2E_DIR/client-script.sh" --interface "$name" \
     --disable-ipv6 --background --pid-file "$CLI/$name.pid" "$@" "$URL" \
-    <<<"$secret" > "$CLI/$name.log" 2>&1 &
+    <<<"$secret" > "$CLI/$name.log" 2>&1 {LOCK_FD}>&- &
   FG[$name]=$!
 }
 

@@ -36,12 +36,23 @@ read -r -a SERVER_CMD <<<"$SERVER"
 [ ${#SERVER_CMD[@]} -gt 0 ] || die "empty --server"
 [ -x "${SERVER_CMD[0]}" ] || command -v "${SERVER_CMD[0]}" >/dev/null ||
   die "server command not found: ${SERVER_CMD[0]} (build it: cargo build --release -p rocserv)"
-for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout; do
+for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout flock; do
   command -v "$t" >/dev/null || die "missing tool: $t (scripts/test.sh installs the packages)"
 done
 if [ -z "$FLAVOR" ]; then
   case "$(basename "${SERVER_CMD[0]}")" in ocserv) FLAVOR=ocserv ;; *) FLAVOR=rocserv ;; esac
 fi
+
+# One run at a time on this machine: the namespace names are fixed, and the
+# start-up clean-up of "leftovers" would destroy a concurrent run's lab.
+LOCK_FILE=/tmp/rocserv-e2e.lock
+exec {LOCK_FD}>>"$LOCK_FILE" || die "cannot open $LOCK_FILE"
+if ! flock -n "$LOCK_FD"; then
+  log "another e2e run holds $LOCK_FILE (pid $(cat "$LOCK_FILE" 2>/dev/null)); waiting up to 15 min"
+  flock -w 900 "$LOCK_FD" || die "still locked after 15 min: $LOCK_FILE"
+fi
+echo $$ > "$LOCK_FILE"
+export LOCK_FD
 
 STATE=$(mktemp -d /tmp/rocserv-e2e.XXXXXX) || die "mktemp failed"
 chmod 755 "$STATE"
@@ -99,7 +110,7 @@ log "server: ${SERVER_CMD[*]} ($FLAVOR); state: $STATE"
 check "0 no lab namespace has a default route" no_default_routes
 
 # --- 1. server start -----------------------------------------------------------
-ip netns exec "$NS_SRV" "${SERVER_CMD[@]}" "${SERVER_ARGS[@]}" > "$SLOG" 2>&1 &
+ip netns exec "$NS_SRV" "${SERVER_CMD[@]}" "${SERVER_ARGS[@]}" > "$SLOG" 2>&1 {LOCK_FD}>&- &
 SERVER_PID=$!
 tcp_listening() {
   alive "$SERVER_PID" || return 1
@@ -130,7 +141,7 @@ fi
 alive "$SERVER_PID" || log "server exited early; log: $SLOG"
 
 # --- 2. alice: tunnel, ping, TCP transfer ------------------------------------------
-ip netns exec "$NS_LAN" iperf3 -s -B "$LAN_IP" -p 5201 > "$STATE/iperf3-s.log" 2>&1 &
+ip netns exec "$NS_LAN" iperf3 -s -B "$LAN_IP" -p 5201 > "$STATE/iperf3-s.log" 2>&1 {LOCK_FD}>&- &
 IPERF_PID=$!
 cli_login rse-a alice
 check "2 alice logs in, tunnel up" cli_wait_up rse-a 20
@@ -329,7 +340,8 @@ hang_waiting() { ! fg_done rse-hang && ! tun_exists rse-hang; }
 check "11 hang's client is still waiting (no tunnel)" hang_waiting
 cli_stop rse-a2 INT
 if [ "$EXPECT_SCRIPT_TIMEOUT" = 1 ]; then
-  timed_out() { grep -q -i 'timed out' "$SLOG"; }
+  # (a "TLS handshake timed out" debug line must not count)
+  timed_out() { grep -i 'timed out' "$SLOG" | grep -q -v -i 'handshake'; }
   script_timeout_logged() { local left=$((15 + 5 - (SECONDS - HANG_T0))); wait_for $((left > 1 ? left : 1)) timed_out; }
   check "11 server log says the connect script timed out (script-timeout 15 s + 5)" script_timeout_logged
 else
