@@ -55,6 +55,43 @@ fn auth_backend(cfg: &Config) -> Result<Arc<dyn AuthBackend>, String> {
     }
 }
 
+/// Options the configuration crate understands but this daemon does not act on yet: each one the admin
+/// set gets a warning, so that nothing is silently ignored.
+fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if cfg.udp_port.is_some() {
+        out.push("udp-port: DTLS is not implemented yet; clients use the TLS (CSTP) channel only");
+    }
+    if cfg.ipv6_network.is_some() {
+        out.push("ipv6-network: IPv6 addresses for clients are not implemented yet");
+    }
+    if cfg.ca_cert.is_some() || cfg.crl.is_some() || cfg.cert_user_oid.is_some() {
+        out.push("ca-cert/crl/cert-user-oid: client certificates are not implemented yet");
+    }
+    if cfg.compression {
+        out.push("compression: not implemented; tunnels stay uncompressed");
+    }
+    if cfg.isolate_workers {
+        out.push("isolate-workers: worker isolation is not implemented yet");
+    }
+    if cfg.use_occtl {
+        out.push("use-occtl: the control socket (rocctl) is not implemented yet");
+    }
+    if cfg.config_per_user.is_some() || cfg.config_per_group.is_some() {
+        out.push("config-per-user/config-per-group: per-user and per-group files are not implemented yet");
+    }
+    if cfg.auto_select_group || cfg.default_select_group.is_some() {
+        out.push("auto-select-group/default-select-group: not implemented yet");
+    }
+    if cfg.run_as_user.is_some() || cfg.run_as_group.is_some() {
+        out.push(
+            "run-as-user/run-as-group: not applied yet; rocserv keeps root to create TUN devices \
+             (privilege separation comes later)",
+        );
+    }
+    out
+}
+
 fn cert_pairs(cfg: &Config) -> Vec<CertPair> {
     cfg.server_cert
         .iter()
@@ -84,6 +121,9 @@ fn main() -> ExitCode {
         eprintln!("rocserv: warning: {w}");
     }
     let cfg = Arc::new(loaded.config);
+    for w in unhonoured_options(&cfg) {
+        eprintln!("rocserv: warning: {}: {w}", config_path.display());
+    }
 
     // Everything that can be checked without the network is checked before daemonising.
     let certs = match CertResolver::new(cert_pairs(&cfg)) {
@@ -150,11 +190,8 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    if cfg.run_as_user.is_some() {
-        tracing::warn!(
-            "run-as-user is accepted but not applied yet: rocserv keeps root to create TUN devices \
-             (privilege separation is a later feature)"
-        );
+    for w in unhonoured_options(&cfg) {
+        tracing::warn!("{w}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -84,6 +84,15 @@ struct TunnelInfo {
     device_type: String,
 }
 
+/// A route as ocserv hands it to scripts: IPv4 as `address/dotted-netmask` (ocserv normalises the
+/// configured form to this), IPv6 as `address/prefix`.
+fn script_route(net: &ipnet::IpNet) -> String {
+    match net {
+        ipnet::IpNet::V4(n) => format!("{}/{}", n.network(), n.netmask()),
+        ipnet::IpNet::V6(n) => format!("{}/{}", n.network(), n.prefix_len()),
+    }
+}
+
 fn space_list<T: ToString>(items: impl IntoIterator<Item = T>) -> Vec<String> {
     items.into_iter().map(|i| i.to_string()).collect()
 }
@@ -109,7 +118,7 @@ impl Server {
         let routes = &cfg.routes;
         env.set_list(
             "OCSERV_ROUTES",
-            &space_list(routes.iter().map(|r| r.text.clone())),
+            &space_list(routes.iter().map(|r| script_route(&r.net))),
         );
         env.set_list(
             "OCSERV_ROUTES4",
@@ -117,7 +126,7 @@ impl Server {
                 routes
                     .iter()
                     .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
-                    .map(|r| r.text.clone()),
+                    .map(|r| script_route(&r.net)),
             ),
         );
         env.set_list(
@@ -126,20 +135,20 @@ impl Server {
                 routes
                     .iter()
                     .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
-                    .map(|r| r.text.clone()),
+                    .map(|r| script_route(&r.net)),
             ),
         );
         let no = &cfg.no_routes;
         env.set_list(
             "OCSERV_NO_ROUTES",
-            &space_list(no.iter().map(|r| r.text.clone())),
+            &space_list(no.iter().map(|r| script_route(&r.net))),
         );
         env.set_list(
             "OCSERV_NO_ROUTES4",
             &space_list(
                 no.iter()
                     .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
-                    .map(|r| r.text.clone()),
+                    .map(|r| script_route(&r.net)),
             ),
         );
         env.set_list(
@@ -147,7 +156,7 @@ impl Server {
             &space_list(
                 no.iter()
                     .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
-                    .map(|r| r.text.clone()),
+                    .map(|r| script_route(&r.net)),
             ),
         );
         env.set_list("OCSERV_DNS", &space_list(cfg.dns.iter()));
