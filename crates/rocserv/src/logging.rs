@@ -2,7 +2,7 @@
 //! `log-level` verbosity scale mapped onto tracing levels. `RUST_LOG` overrides the filter.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 
 use tracing::Level;
 use tracing_subscriber::fmt::MakeWriter;
@@ -90,6 +90,7 @@ pub fn init(verbosity: u32, to_stderr: bool) {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
             .try_init();
     } else {
         let _ = tracing_subscriber::fmt()
