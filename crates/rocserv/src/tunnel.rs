@@ -93,8 +93,19 @@ fn script_route(net: &ipnet::IpNet) -> String {
     }
 }
 
-fn space_list<T: ToString>(items: impl IntoIterator<Item = T>) -> Vec<String> {
-    items.into_iter().map(|i| i.to_string()).collect()
+/// Sets `NAME` (every item), `NAME4` (IPv4 items) and `NAME6` (IPv6 items), as ocserv does for routes,
+/// no-routes and DNS servers. Items are `(is_ipv4, text)`.
+fn set_family_lists(env: &mut ScriptEnv, name: &str, items: &[(bool, String)]) {
+    let pick = |want: Option<bool>| -> Vec<String> {
+        items
+            .iter()
+            .filter(|(v4, _)| want.is_none_or(|w| w == *v4))
+            .map(|(_, t)| t.clone())
+            .collect()
+    };
+    env.set_list(name, &pick(None));
+    env.set_list(&format!("{name}4"), &pick(Some(true)));
+    env.set_list(&format!("{name}6"), &pick(Some(false)));
 }
 
 impl Server {
@@ -115,59 +126,20 @@ impl Server {
             .set("IP_REAL_LOCAL", t.real_local_ip.to_string())
             .set("IP_LOCAL", t.local.to_string())
             .set("IP_REMOTE", t.remote.to_string());
-        let routes = &cfg.routes;
-        env.set_list(
-            "OCSERV_ROUTES",
-            &space_list(routes.iter().map(|r| script_route(&r.net))),
-        );
-        env.set_list(
-            "OCSERV_ROUTES4",
-            &space_list(
-                routes
-                    .iter()
-                    .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
-                    .map(|r| script_route(&r.net)),
-            ),
-        );
-        env.set_list(
-            "OCSERV_ROUTES6",
-            &space_list(
-                routes
-                    .iter()
-                    .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
-                    .map(|r| script_route(&r.net)),
-            ),
-        );
-        let no = &cfg.no_routes;
-        env.set_list(
-            "OCSERV_NO_ROUTES",
-            &space_list(no.iter().map(|r| script_route(&r.net))),
-        );
-        env.set_list(
-            "OCSERV_NO_ROUTES4",
-            &space_list(
-                no.iter()
-                    .filter(|r| matches!(r.net, ipnet::IpNet::V4(_)))
-                    .map(|r| script_route(&r.net)),
-            ),
-        );
-        env.set_list(
-            "OCSERV_NO_ROUTES6",
-            &space_list(
-                no.iter()
-                    .filter(|r| matches!(r.net, ipnet::IpNet::V6(_)))
-                    .map(|r| script_route(&r.net)),
-            ),
-        );
-        env.set_list("OCSERV_DNS", &space_list(cfg.dns.iter()));
-        env.set_list(
-            "OCSERV_DNS4",
-            &space_list(cfg.dns.iter().filter(|d| d.is_ipv4())),
-        );
-        env.set_list(
-            "OCSERV_DNS6",
-            &space_list(cfg.dns.iter().filter(|d| d.is_ipv6())),
-        );
+        let route_items = |routes: &[rocserv_config::RouteSpec]| -> Vec<(bool, String)> {
+            routes
+                .iter()
+                .map(|r| (r.net.addr().is_ipv4(), script_route(&r.net)))
+                .collect()
+        };
+        set_family_lists(&mut env, "OCSERV_ROUTES", &route_items(&cfg.routes));
+        set_family_lists(&mut env, "OCSERV_NO_ROUTES", &route_items(&cfg.no_routes));
+        let dns: Vec<(bool, String)> = cfg
+            .dns
+            .iter()
+            .map(|d| (d.is_ipv4(), d.to_string()))
+            .collect();
+        set_family_lists(&mut env, "OCSERV_DNS", &dns);
         env
     }
 
