@@ -14,6 +14,8 @@
 #   --no-e2e      skip step 3
 #   --e2e-only    skip step 2 (e.g. --e2e-only --server /usr/sbin/ocserv to
 #                 check the suite itself against the reference server)
+#   --fuzz N      run every cargo-fuzz target for N seconds (default 10; 0 skips;
+#                 installs cargo-fuzz with `cargo install` when missing)
 #   --server CMD  server command for tests/e2e/run.sh (default: the release
 #                 build, $CARGO_TARGET_DIR or ./target, release/rocserv)
 set -uo pipefail
@@ -21,14 +23,15 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 
-E2E=1; CARGO_STEPS=1; SERVER=
+E2E=1; CARGO_STEPS=1; SERVER=; FUZZ_SECONDS=10
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-e2e) E2E=0 ;;
     --e2e-only) CARGO_STEPS=0 ;;
     --server) SERVER=${2:?--server needs a command}; shift ;;
+    --fuzz) FUZZ_SECONDS=${2:?--fuzz needs a number of seconds}; shift ;;
     --server=*) SERVER=${1#*=} ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -87,6 +90,21 @@ have_cargo() {
   return 1
 }
 
+# fuzz smoke: every target of fuzz/ for FUZZ_SECONDS (stable toolchain: RUSTC_BOOTSTRAP for
+# the sanitizer flags cargo-fuzz passes). A crash fails the step and leaves the input in
+# fuzz/artifacts/.
+fuzz_smoke() {
+  local t
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked || return 1
+  fi
+  (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz build -O) || return 1
+  for t in $(cd fuzz && cargo fuzz list); do
+    echo "-- fuzz $t (${FUZZ_SECONDS} s)"
+    (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$t" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 3) || return 1
+  done
+}
+
 e2e() {
   local server=${SERVER:-${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv}
   tests/e2e/run.sh --server "$server"
@@ -101,6 +119,7 @@ if [ $CARGO_STEPS = 1 ]; then
     step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
     step "cargo test" cargo test --workspace
     step "cargo build --release" cargo build --release -p rocserv
+    if [ "$FUZZ_SECONDS" != 0 ]; then step "fuzz smoke (${FUZZ_SECONDS} s/target)" fuzz_smoke; fi
   fi
 fi
 if [ $E2E = 1 ]; then

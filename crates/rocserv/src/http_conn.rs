@@ -34,6 +34,20 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    /// The peer just went away (EOF without close_notify, reset): not worth an info-level log line.
+    pub fn is_disconnect(&self) -> bool {
+        match self {
+            ConnError::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            ),
+            ConnError::Truncated => true,
+            _ => false,
+        }
+    }
+
     /// The HTTP answer owed to the peer before closing, if any.
     pub fn response(&self) -> Option<Response> {
         match self {

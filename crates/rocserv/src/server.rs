@@ -136,13 +136,19 @@ impl Server {
                 Ok(Some(r)) => r,
                 Ok(None) => return,
                 Err(e) => {
-                    tracing::info!(ip = %peer.ip(), "closing connection: {e}");
+                    if e.is_disconnect() {
+                        tracing::debug!(ip = %peer.ip(), "client closed the connection: {e}");
+                    } else {
+                        tracing::info!(ip = %peer.ip(), "closing connection: {e}");
+                    }
                     let resp = e.response();
                     conn.close_with(resp.as_ref()).await;
                     return;
                 }
             };
             let head = req.head;
+            // `Connection: close` (or HTTP/1.0 without keep-alive): close after answering (RFC 9112 §9.6).
+            let close_after = head.wants_close();
             tracing::debug!(ip = %peer.ip(), method = ?head.method, path = %head.path, "request");
             match head.method {
                 Method::Connect => return self.handle_connect(conn, head).await,
@@ -196,6 +202,9 @@ impl Server {
                     tracing::debug!(ip = %peer.ip(), path = %head.path, "unknown URL");
                     return conn.close_with(Some(&Response::not_found())).await;
                 }
+            }
+            if close_after {
+                return conn.close_with(None).await;
             }
         }
     }

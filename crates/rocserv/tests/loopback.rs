@@ -300,8 +300,6 @@ fn chunked_body_gets_501() {
 const PROMPT_CLOSE: Duration = Duration::from_millis(1500);
 
 #[test]
-#[ignore = "bug: server.rs connection loop (lines 134-205) never checks RequestHead::wants_close(); \
-            the connection stays open until auth-timeout after a `Connection: close` request"]
 fn connection_close_request_header_is_honoured() {
     let d = Daemon::start();
     let mut c = d.connect();
@@ -314,8 +312,6 @@ fn connection_close_request_header_is_honoured() {
 }
 
 #[test]
-#[ignore = "bug: server.rs connection loop (lines 134-205) never checks RequestHead::wants_close(); \
-            an HTTP/1.0 connection without keep-alive stays open until auth-timeout"]
 fn http_1_0_request_without_keep_alive_is_closed() {
     let d = Daemon::start();
     let mut c = d.connect();
