@@ -312,9 +312,29 @@ same_addr() { [ -n "$K1" ] && [ "$K1" = "$K2" ] || { echo "      before '$K1', a
 check "8 same address after reconnect ($K1 -> $K2)" same_addr
 check "8 reconnected tunnel passes traffic" ping_via rse-k
 
+# --- 8b. the same cookie while its tunnel is up replaces the old tunnel ----------------------------------
+cli_cookie rse-k3 "$COOKIE" 1
+check "8 same cookie while its tunnel is up: the new tunnel comes up" cli_wait_up rse-k3 20
+K3=$(cli_addr rse-k3)
+takeover_addr() { [ -n "$K3" ] && [ "$K3" = "$K1" ] || { echo "      first '$K1', takeover '$K3'"; return 1; }; }
+check "8 the new tunnel keeps the session's address ($K3)" takeover_addr
+check "8 the new tunnel passes traffic" ping_via rse-k3
+if [ "$FLAVOR" = rocserv ]; then
+  # rocserv tells the replaced client (DISCONNECT frame), so it exits instead of stealing the
+  # session back; ocserv just closes the old connection.
+  old_told() {
+    local p; p=$(bg_pid rse-k)
+    wait_for 10 eval "! alive ${p:-0}" && grep -q -i 'taken over' "$CLI/rse-k.log"
+  }
+  check "8 the replaced client is told why and exits" old_told
+else
+  skip "8 replaced client told why ($FLAVOR closes the connection without a reason)"
+fi
+cli_stop rse-k KILL
+
 # --- 9. logout (SIGINT -> BYE 0xb0) invalidates the cookie ---------------------------------------------
-cli_stop rse-k INT
-check "9 openconnect exits on SIGINT, tunnel gone" eval "! tun_exists rse-k"
+cli_stop rse-k3 INT
+check "9 openconnect exits on SIGINT, tunnel gone" eval "! tun_exists rse-k3"
 cli_cookie rse-k2 "$COOKIE"
 check "9 cookie refused after logout" cli_expect_refused rse-k2 20
 

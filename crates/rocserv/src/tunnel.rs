@@ -509,6 +509,11 @@ impl Driver {
                 r = stop.changed() => {
                     let why = if r.is_ok() { *stop.borrow() } else { Some(StopReason::Shutdown) };
                     if let Some(why) = why {
+                        if why == StopReason::Replaced {
+                            // Tell a still-living client why, so that it does not reconnect and
+                            // steal the session back (endless flapping between two clients).
+                            send_disconnect(&mut wr, &mut ctl, "Session taken over by a new connection").await;
+                        }
                         break EndReason::Stopped(why);
                     }
                 }
