@@ -14,6 +14,7 @@
 //! * [`mtu`]: link and data MTU arithmetic (§6);
 //! * [`cstp`]: CSTP framing over the TLS stream (§4);
 //! * [`timers`]: DPD, idle and session timeouts for one tunnel (§4.4, §7.3);
+//! * [`dtls`]: DTLS mode selection, reply parameters and the ClientHello peek (§5);
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 //!
 //! The crate's `clippy.toml` forbids `Instant::now`, `SystemTime::now` and socket types.
@@ -29,6 +30,7 @@ pub mod auth_xml;
 pub mod connect;
 pub mod cookie;
 pub mod cstp;
+pub mod dtls;
 pub mod http;
 pub mod mtu;
 pub mod secret;

@@ -203,6 +203,7 @@ impl Server {
             base_mtu: link,
             mtu: data,
             banner: cfg.banner.clone(),
+            dtls: None,
         }
     }
 

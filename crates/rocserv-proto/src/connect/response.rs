@@ -36,9 +36,8 @@ impl RekeyMethod {
 
 /// Everything the `200 CONNECTED` reply announces (protocol.md §3.3–3.4).
 ///
-/// DTLS headers are deliberately absent: DTLS support will add a `dtls` field here and its
-/// headers in [`render_connect_response`] (they go after `X-CSTP-License`, before
-/// `X-CSTP-Base-MTU`).
+/// With `dtls` set, the `X-DTLS-*` headers follow `X-CSTP-License` (before `X-CSTP-Base-MTU`),
+/// as ocserv sends them; without it no `X-DTLS-*` header is sent and the client stays on CSTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelParams {
     /// `X-CSTP-Server-Name`.
@@ -86,6 +85,8 @@ pub struct TunnelParams {
     pub mtu: u16,
     /// `X-CSTP-Banner` (sent on one line).
     pub banner: Option<String>,
+    /// The DTLS channel offered, if any.
+    pub dtls: Option<crate::dtls::DtlsParams>,
 }
 
 fn header(out: &mut String, name: &str, value: impl std::fmt::Display) {
@@ -206,7 +207,9 @@ pub fn render_connect_response(p: &TunnelParams, out: &mut Vec<u8>) {
     header(&mut h, "X-CSTP-Keep", true);
     header(&mut h, "X-CSTP-TCP-Keepalive", true);
     header(&mut h, "X-CSTP-License", "accept");
-    // Extension point: X-DTLS-* headers go here once DTLS is supported.
+    if let Some(d) = &p.dtls {
+        dtls_headers(&mut h, d);
+    }
     header(&mut h, "X-CSTP-Base-MTU", p.base_mtu);
     header(&mut h, "X-CSTP-MTU", p.mtu);
     if let Some(banner) = &p.banner {
@@ -219,6 +222,31 @@ pub fn render_connect_response(p: &TunnelParams, out: &mut Vec<u8>) {
     }
     h.push_str("\r\n");
     out.extend_from_slice(h.as_bytes());
+}
+
+/// The `X-DTLS-*` block (protocol.md §3.3–3.4, §5.1). No `X-DTLS-Rekey-Method`: DTLS keys change
+/// when the CSTP side reconnects.
+fn dtls_headers(h: &mut String, d: &crate::dtls::DtlsParams) {
+    use crate::dtls::{hex_id, DtlsMode, HeaderFamily};
+    header(h, "X-DTLS-DPD", d.dpd);
+    header(h, "X-DTLS-Port", d.port);
+    header(h, "X-DTLS-Keepalive", d.keepalive);
+    match &d.mode {
+        DtlsMode::Psk => {
+            header(h, "X-DTLS-App-ID", hex_id(&d.id));
+            header(h, "X-DTLS-CipherSuite", "PSK-NEGOTIATE");
+        }
+        DtlsMode::Legacy12 { name, family, .. } => {
+            header(h, "X-DTLS-Session-ID", hex_id(&d.id));
+            header(h, family.header_name(), name);
+            header(h, "X-DTLS-MTU", d.mtu);
+        }
+        DtlsMode::Dtls09 { name, .. } => {
+            header(h, "X-DTLS-Session-ID", hex_id(&d.id));
+            header(h, HeaderFamily::DtlsCipherSuite.header_name(), name);
+            header(h, "X-DTLS-MTU", d.mtu);
+        }
+    }
 }
 
 /// Appends a refusal of the `CONNECT` (`401 Cookie is not acceptable`,

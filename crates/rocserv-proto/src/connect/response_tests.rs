@@ -31,6 +31,7 @@ fn observed() -> TunnelParams {
         base_mtu: 1500,
         mtu: 1434,
         banner: Some("Welcome to the test VPN".into()),
+        dtls: None,
     }
 }
 
@@ -247,4 +248,73 @@ fn refusals() {
         out,
         b"HTTP/1.1 404 Not Found\r\nX-Reason: ab\r\nContent-Length: 0\r\n\r\n"
     );
+}
+
+#[test]
+fn psk_dtls_headers_match_the_observed_ocserv_block() {
+    use crate::dtls::{DtlsMode, DtlsParams};
+    let mut p = observed();
+    let mut id = [0u8; 32];
+    id[0] = 0xe8;
+    id[31] = 0xc5;
+    p.dtls = Some(DtlsParams {
+        port: 4443,
+        id,
+        mode: DtlsMode::Psk,
+        dpd: 90,
+        keepalive: 32400,
+        mtu: 1434,
+    });
+    let text = render(&p);
+    let expected = "X-CSTP-License: accept\r\n\
+X-DTLS-DPD: 90\r\n\
+X-DTLS-Port: 4443\r\n\
+X-DTLS-Keepalive: 32400\r\n\
+X-DTLS-App-ID: e8000000000000000000000000000000000000000000000000000000000000c5\r\n\
+X-DTLS-CipherSuite: PSK-NEGOTIATE\r\n\
+X-CSTP-Base-MTU: 1500\r\n";
+    assert!(text.contains(expected), "{text}");
+    assert!(!text.contains("X-DTLS-MTU"));
+    assert!(!text.contains("X-DTLS-Session-ID"));
+}
+
+#[test]
+fn legacy_dtls_headers_use_the_offered_family_and_a_64_digit_session_id() {
+    use crate::dtls::{Dtls09Suite, DtlsMode, DtlsParams, HeaderFamily, Legacy12Suite};
+    let mut p = observed();
+    let modes = [
+        (
+            DtlsMode::Legacy12 {
+                suite: Legacy12Suite::Aes256GcmSha384,
+                name: "AES256-GCM-SHA384".into(),
+                family: HeaderFamily::Dtls12CipherSuite,
+            },
+            "X-DTLS12-CipherSuite: AES256-GCM-SHA384\r\nX-DTLS-MTU: 1434\r\n",
+        ),
+        (
+            DtlsMode::Dtls09 {
+                suite: Dtls09Suite::Aes128Sha,
+                name: "AES128-SHA".into(),
+            },
+            "X-DTLS-CipherSuite: AES128-SHA\r\nX-DTLS-MTU: 1434\r\n",
+        ),
+    ];
+    for (mode, want) in modes {
+        p.dtls = Some(DtlsParams {
+            port: 443,
+            id: [0xab; 32],
+            mode,
+            dpd: 90,
+            keepalive: 32400,
+            mtu: 1434,
+        });
+        let text = render(&p);
+        assert!(text.contains(want), "{text}");
+        let sid = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-DTLS-Session-ID: "))
+            .unwrap();
+        assert_eq!(sid.len(), 64);
+        assert!(!text.contains("X-DTLS-App-ID"));
+    }
 }
