@@ -18,6 +18,8 @@ pub enum RekeyMethod {
     NewTunnel,
 }
 
+/// Default of `switch-to-tcp-timeout` (seconds).
+pub const DEFAULT_SWITCH_TO_TCP_TIMEOUT: u32 = 25;
 /// Default of `keepalive` (seconds).
 pub const DEFAULT_KEEPALIVE: u32 = 32400;
 /// Default of `dpd` (seconds).
@@ -154,6 +156,11 @@ pub struct Config {
     pub dtls_psk: bool,
     /// `dtls-legacy` (default true).
     pub dtls_legacy: bool,
+    /// `no-udp`: never offer DTLS (default false).
+    pub no_udp: bool,
+    /// `switch-to-tcp-timeout` (seconds, default 25; 0 disables): with no UDP input for this
+    /// long, tunnel traffic goes over TLS until UDP resumes.
+    pub switch_to_tcp_timeout: u32,
     /// `use-occtl` (old name `use-dbus`).
     pub use_occtl: bool,
     /// `occtl-socket-file` (default `/var/run/occtl.socket`).
@@ -237,6 +244,8 @@ impl Default for Config {
             cisco_client_compat: false,
             dtls_psk: true,
             dtls_legacy: true,
+            no_udp: false,
+            switch_to_tcp_timeout: DEFAULT_SWITCH_TO_TCP_TIMEOUT,
             use_occtl: false,
             occtl_socket_file: PathBuf::from(DEFAULT_OCCTL_SOCKET),
             log_level: DEFAULT_LOG_LEVEL,

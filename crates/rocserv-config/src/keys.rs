@@ -135,12 +135,12 @@ pub const KEYS: &[KeyInfo] = &[
     k("restrict-user-to-ports", VU, N),
     k("proxy-url", V, N),
     // §1.7 DTLS / UDP
-    k("no-udp", VU, N),
+    k("no-udp", VU, I),
     k("dtls-psk", G, I),
     k("dtls-legacy", V, I),
     k("cisco-client-compat", V, I),
     k("cisco-svc-client-compat", V, N),
-    k("switch-to-tcp-timeout", V, N),
+    k("switch-to-tcp-timeout", V, I),
     k("try-mtu-discovery", G, N),
     // §1.8 timeouts
     k("auth-timeout", G, I),
@@ -241,7 +241,7 @@ mod tests {
         let keys = implemented_keys();
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
         assert!(!keys.contains(&"ban-time") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 64);
+        assert_eq!(keys.len(), 66);
     }
 
     #[test]

@@ -348,6 +348,8 @@ impl<'a> Builder<'a> {
             "mtu" => cfg.mtu = u16::try_from(val::u32_in(c, 576, 9000)?).ok(),
             "dtls-psk" => cfg.dtls_psk = val::boolean(c)?,
             "dtls-legacy" => cfg.dtls_legacy = val::boolean(c)?,
+            "no-udp" => cfg.no_udp = val::boolean(c)?,
+            "switch-to-tcp-timeout" => cfg.switch_to_tcp_timeout = val::u32_value(c)?,
             "cisco-client-compat" => cfg.cisco_client_compat = val::boolean(c)?,
             "auth-timeout" => cfg.auth_timeout = val::u32_value(c)?,
             "idle-timeout" => cfg.idle_timeout = Some(val::u32_value(c)?).filter(|v| *v != 0),

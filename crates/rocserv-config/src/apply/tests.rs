@@ -42,6 +42,8 @@ const SAMPLES: &[(&str, &str)] = &[
     ("mtu", "1400"),
     ("dtls-psk", "false"),
     ("dtls-legacy", "false"),
+    ("no-udp", "true"),
+    ("switch-to-tcp-timeout", "10"),
     ("cisco-client-compat", "true"),
     ("auth-timeout", "10"),
     ("idle-timeout", "10"),
