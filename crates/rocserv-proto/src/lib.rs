@@ -15,6 +15,7 @@
 //! * [`cstp`]: CSTP framing over the TLS stream (§4);
 //! * [`timers`]: DPD, idle and session timeouts for one tunnel (§4.4, §7.3);
 //! * [`dtls`]: DTLS mode selection, reply parameters and the ClientHello peek (§5);
+//! * [`dtls09`]: the resumption-only DTLS 0.9 (`0x0100`) server, sans-IO (§5.3);
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 //!
 //! The crate's `clippy.toml` forbids `Instant::now`, `SystemTime::now` and socket types.
@@ -31,6 +32,7 @@ pub mod connect;
 pub mod cookie;
 pub mod cstp;
 pub mod dtls;
+pub mod dtls09;
 pub mod http;
 pub mod mtu;
 pub mod secret;
