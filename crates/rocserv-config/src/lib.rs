@@ -24,6 +24,7 @@ mod config;
 mod error;
 pub mod ini;
 pub mod keys;
+mod pool;
 mod value;
 
 use std::path::Path;

@@ -243,6 +243,113 @@ pub(crate) fn ipv6_network(c: &Ctx<'_>) -> Result<(std::net::Ipv6Addr, Option<u8
     Ok((addr, prefix))
 }
 
+/// `ipv4-netmask`: a dotted netmask with contiguous ones -> prefix length.
+pub(crate) fn ipv4_netmask(c: &Ctx<'_>) -> Result<u8, ConfigError> {
+    netmask_len(c.value).ok_or_else(|| c.expected("a dotted netmask such as 255.255.255.0"))
+}
+
+/// `ipv6-prefix`, `ipv6-subnet-prefix`: a prefix length 1..128.
+pub(crate) fn ipv6_prefix_len(c: &Ctx<'_>) -> Result<u8, ConfigError> {
+    let len = u32_in(c, 1, 128)?;
+    u8::try_from(len).map_err(|_| c.expected("a prefix length of 1..128"))
+}
+
+/// `mtu`: 576..9000.
+pub(crate) fn mtu(c: &Ctx<'_>) -> Result<u16, ConfigError> {
+    let mtu = u32_in(c, 576, 9000)?;
+    u16::try_from(mtu).map_err(|_| c.expected("a whole number of 576..9000"))
+}
+
+/// `dns`: a server address (the old keyword `local` is an error, as in ocserv).
+pub(crate) fn dns(c: &Ctx<'_>) -> Result<IpAddr, ConfigError> {
+    if c.value.eq_ignore_ascii_case("local") {
+        return Err(c.error(
+            "the value 'local' was removed from ocserv; give the DNS server's IP address instead",
+        ));
+    }
+    ip(c)
+}
+
+/// An IPv4 address (`explicit-ipv4`).
+pub(crate) fn ipv4_addr(c: &Ctx<'_>) -> Result<Ipv4Addr, ConfigError> {
+    c.value
+        .parse::<Ipv4Addr>()
+        .map_err(|_| c.expected("an IPv4 address such as 10.10.0.5"))
+}
+
+/// An IPv6 address (`explicit-ipv6`).
+pub(crate) fn ipv6_addr(c: &Ctx<'_>) -> Result<std::net::Ipv6Addr, ConfigError> {
+    c.value
+        .parse::<std::net::Ipv6Addr>()
+        .map_err(|_| c.expected("an IPv6 address such as fd00::5"))
+}
+
+/// Longest host name ocserv accepts (`hostname`, `X-CSTP-Hostname`).
+pub const MAX_HOSTNAME: usize = 63;
+
+/// `hostname`: 1..63 characters of letters, digits, `-`, `_`, `.` (it reaches script
+/// environments and HTTP headers, so nothing else is allowed).
+pub(crate) fn hostname(c: &Ctx<'_>) -> Result<String, ConfigError> {
+    let v = c.value;
+    let ok = !v.is_empty()
+        && v.len() <= MAX_HOSTNAME
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !ok {
+        return Err(c.expected("a host name of 1..63 characters (letters, digits, '-', '_', '.')"));
+    }
+    Ok(v.to_owned())
+}
+
+/// `net-priority`: what is set on the client's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetPriority {
+    /// A decimal value 0..6: the socket priority (`SO_PRIORITY`).
+    Priority(u8),
+    /// A hexadecimal value `0x00`..`0xff`: the IP type-of-service byte (`IP_TOS`).
+    Tos(u8),
+}
+
+/// Parses `net-priority`: `0`..`6` or `0xNN`.
+pub(crate) fn net_priority(c: &Ctx<'_>) -> Result<NetPriority, ConfigError> {
+    const WHAT: &str = "a socket priority 0..6, or a type-of-service byte in hex (0x00..0xff)";
+    let v = c.value;
+    if let Some(hex) = v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")) {
+        let ok = !hex.is_empty() && hex.len() <= 2 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(c.expected(WHAT));
+        }
+        return u8::from_str_radix(hex, 16)
+            .map(NetPriority::Tos)
+            .map_err(|_| c.expected(WHAT));
+    }
+    let n = number(c, 0, 6).map_err(|_| c.expected(WHAT))?;
+    u8::try_from(n)
+        .map(NetPriority::Priority)
+        .map_err(|_| c.expected(WHAT))
+}
+
+/// A `no-route`/`iroute` value: a network, never `default`. Returns the route and whether
+/// host bits were cleared.
+pub(crate) fn network_route(c: &Ctx<'_>) -> Result<(RouteSpec, bool), ConfigError> {
+    match route(c)? {
+        Route::Default => Err(c.expected(&format!(
+            "a network as ADDR/MASK or ADDR/LEN ('default' cannot be used with '{}')",
+            c.key
+        ))),
+        Route::Net(spec, host_bits) => Ok((spec, host_bits)),
+    }
+}
+
+/// The warning for a route whose host bits were cleared.
+pub(crate) fn host_bits_message(c: &Ctx<'_>, net: &IpNet) -> String {
+    format!(
+        "{} '{}' has host bits set; using {net}",
+        c.key,
+        show(c.value)
+    )
+}
+
 /// A group offered at login: `name` or `name[Label]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectGroup {

@@ -1,10 +1,6 @@
 //! Cross-option checks run when a scope is complete: authentication combinations, address
 //! pools, mandatory options.
 
-use std::net::Ipv6Addr;
-
-use ipnet::{Ipv4Net, Ipv6Net};
-
 use super::{Builder, MAX_AUTH_METHODS};
 use crate::auth::AuthMethod;
 use crate::error::ConfigError;
@@ -66,119 +62,17 @@ impl Builder<'_> {
     }
 
     pub(super) fn build_ipv4(&mut self) -> Result<(), ConfigError> {
-        let (line, addr, cidr) = match (self.ipv4, self.ipv4_mask) {
-            (None, None) => return Ok(()),
-            (None, Some((mline, _))) => {
-                return Err(ConfigError::at(
-                    self.file,
-                    mline,
-                    "ipv4-netmask",
-                    "ipv4-netmask is set but ipv4-network is not",
-                ))
-            }
-            (Some(net), _) => net,
-        };
-        let len = match (cidr, self.ipv4_mask) {
-            (Some(a), Some((mline, b))) if a != b => {
-                return Err(ConfigError::at(
-                    self.file,
-                    mline,
-                    "ipv4-netmask",
-                    format!("ipv4-netmask (/{b}) contradicts the prefix /{a} given in ipv4-network at line {line}"),
-                ))
-            }
-            (Some(a), _) => a,
-            (None, Some((_, b))) => b,
-            (None, None) => {
-                return Err(ConfigError::at(
-                    self.file,
-                    line,
-                    "ipv4-network",
-                    format!("expected a prefix: write {addr}/N or add 'ipv4-netmask'"),
-                ))
-            }
-        };
-        if len > 30 {
-            return Err(ConfigError::at(
-                self.file,
-                line,
-                "ipv4-network",
-                format!(
-                    "expected a pool of at least 4 addresses (prefix /30 or shorter), got /{len}"
-                ),
-            ));
+        if let Some((_, net)) = self.pool.ipv4_pool(self.file, &mut self.warnings)? {
+            self.cfg.ipv4_network = Some(net);
         }
-        let net = Ipv4Net::new(addr, len).map_err(|_| {
-            ConfigError::at(
-                self.file,
-                line,
-                "ipv4-network",
-                format!("invalid prefix /{len}"),
-            )
-        })?;
-        let trunc = net.trunc();
-        if trunc != net {
-            self.warn(
-                line,
-                "ipv4-network",
-                format!("ipv4-network {net} has host bits set; using {trunc}"),
-            );
-        }
-        self.cfg.ipv4_network = Some(trunc);
         Ok(())
     }
 
     pub(super) fn build_ipv6(&mut self) -> Result<(), ConfigError> {
-        let (line, addr, cidr) = match (self.ipv6, self.ipv6_prefix) {
-            (None, None) => (0, Ipv6Addr::UNSPECIFIED, None),
-            (None, Some((pline, _))) => {
-                return Err(ConfigError::at(
-                    self.file,
-                    pline,
-                    "ipv6-prefix",
-                    "ipv6-prefix is set but ipv6-network is not",
-                ))
-            }
-            (Some((l, a, p)), _) => (l, a, Some(p)),
-        };
-        if let Some(cidr) = cidr {
-            let len = match (cidr, self.ipv6_prefix) {
-                (Some(a), Some((pline, b))) if a != b => {
-                    return Err(ConfigError::at(
-                        self.file,
-                        pline,
-                        "ipv6-prefix",
-                        format!("ipv6-prefix ({b}) contradicts the prefix /{a} given in ipv6-network at line {line}"),
-                    ))
-                }
-                (Some(a), _) => a,
-                (None, Some((_, b))) => b,
-                (None, None) => {
-                    return Err(ConfigError::at(
-                        self.file,
-                        line,
-                        "ipv6-network",
-                        format!("expected a prefix length: write {addr}/N"),
-                    ))
-                }
-            };
-            let net = Ipv6Net::new(addr, len).map_err(|_| {
-                ConfigError::at(
-                    self.file,
-                    line,
-                    "ipv6-network",
-                    format!("invalid prefix /{len}"),
-                )
-            })?;
-            let trunc = net.trunc();
-            if trunc != net {
-                self.warn(
-                    line,
-                    "ipv6-network",
-                    format!("ipv6-network {net} has host bits set; using {trunc}"),
-                );
-            }
-            self.cfg.ipv6_network = Some(trunc);
+        let pool = self.pool.ipv6_pool(self.file, &mut self.warnings)?;
+        let line = pool.map_or(0, |(line, _)| line);
+        if let Some((_, net)) = pool {
+            self.cfg.ipv6_network = Some(net);
         }
         if let (Some(sub), Some(net)) = (self.cfg.ipv6_subnet_prefix, self.cfg.ipv6_network) {
             if sub <= net.prefix_len() {

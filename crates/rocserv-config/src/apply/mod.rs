@@ -1,7 +1,6 @@
 //! Raw entries -> typed [`Config`]: one match over option names, then cross-option checks.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::auth::{self, AuthMethod};
@@ -9,6 +8,7 @@ use crate::config::{Config, RekeyMethod};
 use crate::error::{show, ConfigError, ConfigWarning};
 use crate::ini::Entry;
 use crate::keys::{self, Scope, Status};
+use crate::pool::PoolParts;
 use crate::value::{self as val, Ctx, Route};
 
 mod checks;
@@ -52,10 +52,7 @@ pub(crate) struct Builder<'a> {
     lists_started: HashSet<&'static str>,
     /// (line, key, method) for every auth/enable-auth entry of this scope.
     auth_lines: Vec<(usize, &'static str, AuthMethod)>,
-    ipv4: Option<(usize, Ipv4Addr, Option<u8>)>,
-    ipv4_mask: Option<(usize, u8)>,
-    ipv6: Option<(usize, Ipv6Addr, Option<u8>)>,
-    ipv6_prefix: Option<(usize, u8)>,
+    pool: PoolParts,
     ignored_routes: usize,
 }
 
@@ -70,10 +67,7 @@ impl<'a> Builder<'a> {
             first_line: HashMap::new(),
             lists_started: HashSet::new(),
             auth_lines: Vec::new(),
-            ipv4: None,
-            ipv4_mask: None,
-            ipv6: None,
-            ipv6_prefix: None,
+            pool: PoolParts::default(),
             ignored_routes: 0,
         }
     }
@@ -277,75 +271,40 @@ impl<'a> Builder<'a> {
             "tls-priorities" => cfg.tls_priorities = Some(val::text(c, "a priority string")?),
             "ipv4-network" => {
                 let (addr, prefix) = val::ipv4_network(c)?;
-                self.ipv4 = Some((c.line, addr, prefix));
+                self.pool.ipv4 = Some((c.line, addr, prefix));
             }
-            "ipv4-netmask" => {
-                let len = val::netmask_len(c.value)
-                    .ok_or_else(|| c.expected("a dotted netmask such as 255.255.255.0"))?;
-                self.ipv4_mask = Some((c.line, len));
-            }
+            "ipv4-netmask" => self.pool.ipv4_mask = Some((c.line, val::ipv4_netmask(c)?)),
             "ipv6-network" => {
                 let (addr, prefix) = val::ipv6_network(c)?;
-                self.ipv6 = Some((c.line, addr, prefix));
+                self.pool.ipv6 = Some((c.line, addr, prefix));
             }
-            "ipv6-prefix" => {
-                let len = val::u32_in(c, 1, 128)?;
-                self.ipv6_prefix = Some((c.line, u8::try_from(len).unwrap_or(128)));
-            }
-            "ipv6-subnet-prefix" => {
-                let len = val::u32_in(c, 1, 128)?;
-                cfg.ipv6_subnet_prefix = u8::try_from(len).ok();
-            }
+            "ipv6-prefix" => self.pool.ipv6_prefix = Some((c.line, val::ipv6_prefix_len(c)?)),
+            "ipv6-subnet-prefix" => cfg.ipv6_subnet_prefix = Some(val::ipv6_prefix_len(c)?),
             "predictable-ips" => cfg.predictable_ips = val::boolean(c)?,
             "route" => match val::route(c)? {
                 Route::Default => cfg.default_route = true,
                 Route::Net(spec, host_bits) => {
-                    let net = spec.net;
-                    cfg.routes.push(spec);
                     if host_bits {
-                        self.warn(
-                            c.line,
-                            name,
-                            format!("route '{}' has host bits set; using {net}", show(c.value)),
-                        );
+                        let msg = val::host_bits_message(c, &spec.net);
+                        self.warn(c.line, name, msg);
                     }
+                    self.cfg.routes.push(spec);
                 }
             },
-            "no-route" => match val::route(c)? {
-                Route::Default => {
-                    return Err(c.expected(
-                        "a network as ADDR/MASK or ADDR/LEN ('default' cannot be excluded)",
-                    ))
+            "no-route" => {
+                let (spec, host_bits) = val::network_route(c)?;
+                if host_bits {
+                    let msg = val::host_bits_message(c, &spec.net);
+                    self.warn(c.line, name, msg);
                 }
-                Route::Net(spec, host_bits) => {
-                    let net = spec.net;
-                    cfg.no_routes.push(spec);
-                    if host_bits {
-                        self.warn(
-                            c.line,
-                            name,
-                            format!(
-                                "no-route '{}' has host bits set; using {net}",
-                                show(c.value)
-                            ),
-                        );
-                    }
-                }
-            },
-            "dns" => {
-                if c.value.eq_ignore_ascii_case("local") {
-                    return Err(c.error(
-                        "the value 'local' was removed from ocserv; give the DNS server's \
-                         IP address instead",
-                    ));
-                }
-                cfg.dns.push(val::ip(c)?);
+                self.cfg.no_routes.push(spec);
             }
+            "dns" => cfg.dns.push(val::dns(c)?),
             "nbns" => cfg.nbns.push(val::ip(c)?),
             "default-domain" => cfg.default_domain = Some(val::text(c, "a domain name")?),
             "split-dns" => cfg.split_dns.push(val::text(c, "a domain name")?),
             "tunnel-all-dns" => cfg.tunnel_all_dns = val::boolean(c)?,
-            "mtu" => cfg.mtu = u16::try_from(val::u32_in(c, 576, 9000)?).ok(),
+            "mtu" => cfg.mtu = Some(val::mtu(c)?),
             "dtls-psk" => cfg.dtls_psk = val::boolean(c)?,
             "dtls-legacy" => cfg.dtls_legacy = val::boolean(c)?,
             "no-udp" => cfg.no_udp = val::boolean(c)?,

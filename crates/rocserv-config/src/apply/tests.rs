@@ -90,10 +90,7 @@ fn every_implemented_key_has_an_effect() {
         };
         b.apply(&entry).unwrap();
         assert!(b.warnings.is_empty(), "{key}: {:?}", b.warnings);
-        let pool_part = b.ipv4.is_some()
-            || b.ipv4_mask.is_some()
-            || b.ipv6.is_some()
-            || b.ipv6_prefix.is_some();
+        let pool_part = !b.pool.is_empty();
         assert!(
             pool_part || b.cfg != Config::default(),
             "{key} changed nothing"

@@ -1,0 +1,165 @@
+//! Address pools from their parts (`ipv4-network` + `ipv4-netmask`, `ipv6-network` +
+//! `ipv6-prefix`): the one place that turns them into networks, for the main file, the
+//! `[vhost:NAME]` sections and the per-user/per-group files alike.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use ipnet::{Ipv4Net, Ipv6Net};
+
+use crate::error::{ConfigError, ConfigWarning};
+
+/// The pool options seen in one scope, each with its line.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PoolParts {
+    /// `ipv4-network`: line, address, prefix length if written.
+    pub ipv4: Option<(usize, Ipv4Addr, Option<u8>)>,
+    /// `ipv4-netmask`: line, prefix length.
+    pub ipv4_mask: Option<(usize, u8)>,
+    /// `ipv6-network`: line, address, prefix length if written.
+    pub ipv6: Option<(usize, Ipv6Addr, Option<u8>)>,
+    /// `ipv6-prefix`: line, prefix length.
+    pub ipv6_prefix: Option<(usize, u8)>,
+}
+
+fn host_bits_warning(file: &Path, line: usize, key: &str, message: String) -> ConfigWarning {
+    ConfigWarning {
+        file: file.to_path_buf(),
+        line,
+        key: key.to_owned(),
+        message,
+    }
+}
+
+impl PoolParts {
+    /// True when no pool option was seen.
+    pub fn is_empty(&self) -> bool {
+        self.ipv4.is_none()
+            && self.ipv4_mask.is_none()
+            && self.ipv6.is_none()
+            && self.ipv6_prefix.is_none()
+    }
+
+    /// The IPv4 pool (host bits cleared, with a warning), `None` when not configured here.
+    ///
+    /// # Errors
+    /// A netmask without a network, a contradicting netmask, no prefix at all, or a pool
+    /// smaller than 4 addresses.
+    pub fn ipv4_pool(
+        &self,
+        file: &Path,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Option<(usize, Ipv4Net)>, ConfigError> {
+        let (line, addr, cidr) = match (self.ipv4, self.ipv4_mask) {
+            (None, None) => return Ok(None),
+            (None, Some((mline, _))) => {
+                return Err(ConfigError::at(
+                    file,
+                    mline,
+                    "ipv4-netmask",
+                    "ipv4-netmask is set but ipv4-network is not",
+                ))
+            }
+            (Some(net), _) => net,
+        };
+        let len = match (cidr, self.ipv4_mask) {
+            (Some(a), Some((mline, b))) if a != b => {
+                return Err(ConfigError::at(
+                    file,
+                    mline,
+                    "ipv4-netmask",
+                    format!("ipv4-netmask (/{b}) contradicts the prefix /{a} given in ipv4-network at line {line}"),
+                ))
+            }
+            (Some(a), _) => a,
+            (None, Some((_, b))) => b,
+            (None, None) => {
+                return Err(ConfigError::at(
+                    file,
+                    line,
+                    "ipv4-network",
+                    format!("expected a prefix: write {addr}/N or add 'ipv4-netmask'"),
+                ))
+            }
+        };
+        if len > 30 {
+            return Err(ConfigError::at(
+                file,
+                line,
+                "ipv4-network",
+                format!(
+                    "expected a pool of at least 4 addresses (prefix /30 or shorter), got /{len}"
+                ),
+            ));
+        }
+        let net = Ipv4Net::new(addr, len).map_err(|_| {
+            ConfigError::at(file, line, "ipv4-network", format!("invalid prefix /{len}"))
+        })?;
+        let trunc = net.trunc();
+        if trunc != net {
+            warnings.push(host_bits_warning(
+                file,
+                line,
+                "ipv4-network",
+                format!("ipv4-network {net} has host bits set; using {trunc}"),
+            ));
+        }
+        Ok(Some((line, trunc)))
+    }
+
+    /// The IPv6 pool (host bits cleared, with a warning), `None` when not configured here.
+    ///
+    /// # Errors
+    /// A prefix without a network, a contradicting prefix, or no prefix at all.
+    pub fn ipv6_pool(
+        &self,
+        file: &Path,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Option<(usize, Ipv6Net)>, ConfigError> {
+        let (line, addr, cidr) = match (self.ipv6, self.ipv6_prefix) {
+            (None, None) => return Ok(None),
+            (None, Some((pline, _))) => {
+                return Err(ConfigError::at(
+                    file,
+                    pline,
+                    "ipv6-prefix",
+                    "ipv6-prefix is set but ipv6-network is not",
+                ))
+            }
+            (Some(net), _) => net,
+        };
+        let len = match (cidr, self.ipv6_prefix) {
+            (Some(a), Some((pline, b))) if a != b => {
+                return Err(ConfigError::at(
+                    file,
+                    pline,
+                    "ipv6-prefix",
+                    format!("ipv6-prefix ({b}) contradicts the prefix /{a} given in ipv6-network at line {line}"),
+                ))
+            }
+            (Some(a), _) => a,
+            (None, Some((_, b))) => b,
+            (None, None) => {
+                return Err(ConfigError::at(
+                    file,
+                    line,
+                    "ipv6-network",
+                    format!("expected a prefix length: write {addr}/N"),
+                ))
+            }
+        };
+        let net = Ipv6Net::new(addr, len).map_err(|_| {
+            ConfigError::at(file, line, "ipv6-network", format!("invalid prefix /{len}"))
+        })?;
+        let trunc = net.trunc();
+        if trunc != net {
+            warnings.push(host_bits_warning(
+                file,
+                line,
+                "ipv6-network",
+                format!("ipv6-network {net} has host bits set; using {trunc}"),
+            ));
+        }
+        Ok(Some((line, trunc)))
+    }
+}
