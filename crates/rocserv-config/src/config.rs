@@ -179,6 +179,15 @@ pub struct Config {
     pub config_per_user: Option<PathBuf>,
     /// `config-per-group`: directory of per-group files.
     pub config_per_group: Option<PathBuf>,
+    /// `default-user-config`: file read for users without a file in `config_per_user`
+    /// (only when `config_per_user` is set, as in ocserv).
+    pub default_user_config: Option<PathBuf>,
+    /// `default-group-config`: file read for groups without a file in `config_per_group`
+    /// (only when `config_per_group` is set and the session has a group).
+    pub default_group_config: Option<PathBuf>,
+    /// `append-routes`: when a per-user/per-group file gives `route`/`no-route` lines, the
+    /// global lists are appended to them instead of being replaced.
+    pub append_routes: bool,
     /// `[vhost:NAME]` sections, raw; see [`Config::for_vhost`].
     pub vhosts: Vec<Vhost>,
     /// The file this configuration was read from.
@@ -255,6 +264,9 @@ impl Default for Config {
             predictable_ips: true,
             config_per_user: None,
             config_per_group: None,
+            default_user_config: None,
+            default_group_config: None,
+            append_routes: false,
             vhosts: Vec::new(),
             source: PathBuf::new(),
         }

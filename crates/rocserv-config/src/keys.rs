@@ -112,7 +112,7 @@ pub const KEYS: &[KeyInfo] = &[
     k("ping-leases", G, N),
     k("route", VU, I),
     k("no-route", VU, I),
-    k("append-routes", V, N),
+    k("append-routes", V, I),
     k("expose-iroutes", V, N),
     k("route-add-cmd", G, N),
     k("route-del-cmd", G, N),
@@ -174,8 +174,8 @@ pub const KEYS: &[KeyInfo] = &[
     k("select-group-by-url", V, N),
     k("config-per-user", V, I),
     k("config-per-group", V, I),
-    k("default-user-config", V, N),
-    k("default-group-config", V, N),
+    k("default-user-config", V, I),
+    k("default-group-config", V, I),
     // §1.12 scripts
     k("connect-script", G, I),
     k("disconnect-script", G, I),
@@ -241,7 +241,7 @@ mod tests {
         let keys = implemented_keys();
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
         assert!(!keys.contains(&"ban-time") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 66);
+        assert_eq!(keys.len(), 69);
     }
 
     #[test]

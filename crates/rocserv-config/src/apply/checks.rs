@@ -95,6 +95,36 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// `default-user-config` / `default-group-config` only apply together with their
+    /// directory (ocserv looks for the default only after looking in the directory).
+    pub(super) fn warn_unused_defaults(&mut self) {
+        let pairs = [
+            (
+                "default-user-config",
+                self.cfg.default_user_config.is_some(),
+                "config-per-user",
+                self.cfg.config_per_user.is_some(),
+            ),
+            (
+                "default-group-config",
+                self.cfg.default_group_config.is_some(),
+                "config-per-group",
+                self.cfg.config_per_group.is_some(),
+            ),
+        ];
+        for (key, set, dir, dir_set) in pairs {
+            if set && !dir_set {
+                if let Some(line) = self.first_line.get(key).copied() {
+                    self.warn(
+                        line,
+                        key,
+                        format!("option '{key}' has no effect without '{dir}' (as in ocserv); set '{dir}' too"),
+                    );
+                }
+            }
+        }
+    }
+
     pub(super) fn check_mandatory(&self) -> Result<(), ConfigError> {
         let cfg = &self.cfg;
         let missing = |key: &str| ConfigError::missing(self.file, key);

@@ -333,6 +333,9 @@ impl<'a> Builder<'a> {
             "auto-select-group" => cfg.auto_select_group = val::boolean(c)?,
             "config-per-user" => cfg.config_per_user = Some(val::path(c)?),
             "config-per-group" => cfg.config_per_group = Some(val::path(c)?),
+            "default-user-config" => cfg.default_user_config = Some(val::path(c)?),
+            "default-group-config" => cfg.default_group_config = Some(val::path(c)?),
+            "append-routes" => cfg.append_routes = val::boolean(c)?,
             "connect-script" => cfg.connect_script = Some(val::path(c)?),
             "disconnect-script" => cfg.disconnect_script = Some(val::path(c)?),
             "host-update-script" => cfg.host_update_script = Some(val::path(c)?),
@@ -367,6 +370,7 @@ impl<'a> Builder<'a> {
                 format!("'route = default' makes this a full tunnel; the other {n} route(s) are ignored"),
             );
         }
+        self.warn_unused_defaults();
         self.check_mandatory()?;
         Ok((self.cfg, self.warnings))
     }
