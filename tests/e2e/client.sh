@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # client.sh - openconnect launcher and helpers of the e2e suite (sourced by
 # run.sh after lib.sh). Every client runs in namespace $NS_CLI with our
-# client-script.sh, --no-dtls, the server pinned by --servercert, its own tun
+# client-script.sh, --no-dtls (unless CLI_DTLS=1, see cli_login_dtls), the
+# server pinned by --servercert, its own tun
 # interface NAME, and -b (it forks to the background once the tunnel is
 # configured and writes $CLI/NAME.pid). Files per client in $CLI:
 #   NAME.log  openconnect's output      NAME.env  client-script environment
@@ -15,10 +16,12 @@ declare -A FG_RC=()  # NAME -> its exit status once it exited
 cli_launch() {
   local name=$1 secret=$2 noroutes=$3
   shift 3
+  local dtls=(--no-dtls)
+  [ "${CLI_DTLS:-0}" = 1 ] && dtls=()
   rm -f "$CLI/$name".{up,pid,log,env}
   unset "FG_RC[$name]"
   E2E_CLI_DIR=$CLI E2E_NO_ROUTES=$noroutes \
-    ip netns exec "$NS_CLI" openconnect --protocol=anyconnect --non-inter --no-dtls \
+    ip netns exec "$NS_CLI" openconnect --protocol=anyconnect --non-inter "${dtls[@]}" \
     --servercert "$PIN" --script "$E2E_DIR/client-script.sh" --interface "$name" \
     --disable-ipv6 --background --pid-file "$CLI/$name.pid" "$@" "$URL" \
     <<<"$secret" > "$CLI/$name.log" 2>&1 {LOCK_FD}>&- &
@@ -29,6 +32,14 @@ cli_launch() {
 cli_login() {
   local pw=${3-${PASS_OF[$2]:-}}
   cli_launch "$1" "$pw" "${4:-0}" --user "$2" --passwd-on-stdin
+}
+
+# cli_login_dtls NAME USER [openconnect args...]: like cli_login but WITHOUT
+# --no-dtls (and with -v), no routes (ping with -I NAME)
+cli_login_dtls() {
+  local name=$1 user=$2
+  shift 2
+  CLI_DTLS=1 cli_launch "$name" "${PASS_OF[$user]:-}" 1 --user "$user" --passwd-on-stdin -v "$@"
 }
 
 # cli_cookie NAME COOKIE [NO_ROUTES]

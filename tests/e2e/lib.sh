@@ -241,7 +241,8 @@ EOF
 auth = "plain[passwd=$s/ocpasswd]"
 listen-host = $SRV_IP
 tcp-port = $PORT
-# no udp-port: DTLS is not implemented in rocserv yet; clients use --no-dtls
+# DTLS on the same port (the TLS-only checks run their clients with --no-dtls)
+udp-port = $PORT
 server-cert = $s/pki/server-cert.pem
 server-key = $s/pki/server-key.pem
 socket-file = $s/run/ocserv-socket

@@ -18,6 +18,7 @@ E2E_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/lib.sh"
 . "$E2E_DIR/client.sh"
+. "$E2E_DIR/dtls.sh"
 
 SERVER="$REPO/target/release/rocserv"
 FLAVOR=
@@ -36,7 +37,7 @@ read -r -a SERVER_CMD <<<"$SERVER"
 [ ${#SERVER_CMD[@]} -gt 0 ] || die "empty --server"
 [ -x "${SERVER_CMD[0]}" ] || command -v "${SERVER_CMD[0]}" >/dev/null ||
   die "server command not found: ${SERVER_CMD[0]} (build it: cargo build --release -p rocserv)"
-for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout flock; do
+for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout flock python3; do
   command -v "$t" >/dev/null || die "missing tool: $t (scripts/test.sh installs the packages)"
 done
 if [ -z "$FLAVOR" ]; then
@@ -67,12 +68,10 @@ case "$FLAVOR" in
   ocserv)
     # Debian's ocserv 1.1.6 has no -e; with -f it logs to stderr as well.
     SERVER_ARGS=(-f -d 2 -c "$CONF")
-    EXPECT_NO_UDP=0          # skipped: ocserv's behaviour is not under test here
     EXPECT_SCRIPT_TIMEOUT=0  # ocserv has no script-timeout (ignores the key)
     ;;
   rocserv)
     SERVER_ARGS=(-f -e -d 2 -c "$CONF")
-    EXPECT_NO_UDP=1          # no DTLS yet: nothing may listen on udp/443
     EXPECT_SCRIPT_TIMEOUT=1  # script-timeout = 15 must end the hanging script
     ;;
   *) die "unknown flavor $FLAVOR (rocserv or ocserv)" ;;
@@ -132,12 +131,8 @@ if ! tcp_listening; then
   echo "e2e: $PASS passed, $((FAIL)) failed"
   exit 1
 fi
-no_udp() { ! ip netns exec "$NS_SRV" ss -Hlun "sport = :$PORT" | grep -q .; }
-if [ "$EXPECT_NO_UDP" = 1 ]; then
-  check "1 nothing listens on udp/$PORT (no DTLS yet)" no_udp
-else
-  skip "1 udp/$PORT check ($FLAVOR)"
-fi
+udp_bound() { ip netns exec "$NS_SRV" ss -Hlun "sport = :$PORT" | grep -q .; }
+check "1 server bound to udp/$PORT (DTLS)" udp_bound
 alive "$SERVER_PID" || log "server exited early; log: $SLOG"
 
 # --- 2. alice: tunnel, ping, TCP transfer ------------------------------------------
@@ -384,6 +379,9 @@ distinct() {
 check "12 distinct addresses ($(for u in alice bob carol; do cli_addr "rse-m-$u"; done | tr '\n' ' '))" distinct
 for u in alice bob carol; do check "12 $u pings $LAN_IP over her/his own tun" ping_via "rse-m-$u"; done
 for u in alice bob carol; do cli_stop "rse-m-$u" INT; done
+
+# --- 14-16. DTLS (dtls.sh): every mode, fallback to CSTP, garbage on the UDP port -----------------------------
+dtls_checks
 
 # --- 13. SIGTERM -----------------------------------------------------------------------------------------------------
 kill_wait "$IPERF_PID" 5 TERM; IPERF_PID=
