@@ -232,6 +232,18 @@ pub fn implemented_keys() -> &'static [&'static str] {
     })
 }
 
+/// The options accepted in per-user / per-group files (scopes `VhostUser` and `UserOnly`,
+/// old spellings included), in table order. Derived from [`KEYS`].
+pub fn per_user_keys() -> &'static [&'static str] {
+    static PER_USER: OnceLock<Vec<&'static str>> = OnceLock::new();
+    PER_USER.get_or_init(|| {
+        KEYS.iter()
+            .filter(|info| matches!(info.scope, Scope::VhostUser | Scope::UserOnly))
+            .map(|info| info.name)
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +254,15 @@ mod tests {
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
         assert!(!keys.contains(&"ban-time") && !keys.contains(&"use-seccomp"));
         assert_eq!(keys.len(), 69);
+    }
+
+    #[test]
+    fn per_user_list_comes_from_table() {
+        let keys = per_user_keys();
+        assert!(keys.contains(&"route") && keys.contains(&"explicit-ipv4"));
+        assert!(keys.contains(&"ipv4-dns") && keys.contains(&"client-bypass-protocol"));
+        assert!(!keys.contains(&"tcp-port") && !keys.contains(&"append-routes"));
+        assert_eq!(keys.len(), 37);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! * [`keys`] is the table of every option ocserv knows and what rocserv does with it.
 //! * The builder turns entries into [`Config`] and checks what ocserv checks (mandatory
 //!   options, authentication method combinations, address pools).
+//! * Per-user and per-group files: [`resolve`] reads a session's group file then user file
+//!   into a [`UserConfig`]; [`UserConfig::effective`] lays it over the [`Config`].
 //!
 //! ```
 //! use std::path::Path;
@@ -25,6 +27,7 @@ mod error;
 pub mod ini;
 pub mod keys;
 mod pool;
+mod user;
 mod value;
 
 use std::path::Path;
@@ -37,8 +40,12 @@ pub use config::{
 };
 pub use error::{ConfigError, ConfigWarning};
 pub use ini::{Entry, Vhost};
-pub use keys::implemented_keys;
-pub use value::{RouteSpec, SelectGroup};
+pub use keys::{implemented_keys, per_user_keys};
+pub use user::{
+    check_name, load_user_config, parse_user_str, resolve, Effective, NameKind, Origin,
+    PerUserFiles, UserConfig, MAX_USER_FILE,
+};
+pub use value::{NetPriority, RouteSpec, SelectGroup, MAX_HOSTNAME};
 
 use apply::{Builder, Mode};
 

@@ -33,6 +33,7 @@ fn host_bits_warning(file: &Path, line: usize, key: &str, message: String) -> Co
 
 impl PoolParts {
     /// True when no pool option was seen.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.ipv4.is_none()
             && self.ipv4_mask.is_none()
