@@ -11,7 +11,10 @@
 //!
 //! Backends:
 //! * [`PlainBackend`]: the ocpasswd file of `auth = "plain[passwd=FILE]"`, hashes checked with
-//!   libxcrypt so every crypt(3) format the system supports is accepted.
+//!   libxcrypt so every crypt(3) format the system supports is accepted; with `otp=FILE`, a
+//!   second round checks a HOTP/TOTP code against a liboath users file ([`otp`]).
+//! * [`PamBackend`]: `auth = "pam[service=NAME,gid-min=N]"`, a real PAM transaction on its own
+//!   thread, bridged to as many form rounds as the PAM stack asks for ([`pam`]).
 
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -19,6 +22,8 @@
 mod conversation;
 pub mod crypt;
 mod error;
+pub mod otp;
+pub mod pam;
 pub mod plain;
 
 pub use crate::conversation::{
@@ -27,5 +32,7 @@ pub use crate::conversation::{
 };
 pub use crate::crypt::{hash_password, verify_password, CryptError};
 pub use crate::error::AuthError;
+pub use crate::otp::{OtpStore, OtpVerdict};
+pub use crate::pam::{PamBackend, PamOptions};
 pub use crate::plain::{parse_passwd_line, LineError, PasswdEntry, PlainBackend};
 pub use rocserv_proto::secret::Secret;

@@ -6,6 +6,16 @@
 //! file's inode, size or modification time changed and re-reads it, so users can be added
 //! without a restart. A broken file at that point keeps the previous good contents and logs a
 //! warning once per change of the file.
+//!
+//! With `otp=FILE` (`plain[passwd=F,otp=F2]`, [`PlainBackend::open_with_otp`]) a liboath users
+//! file adds a second round: after the username + password form, the client is asked for its
+//! one-time password (field `secondary_password`). Users whose ocpasswd hash is empty are
+//! OTP-only: whatever they type in the first form is ignored and the OTP alone decides. To keep
+//! unknown users, wrong passwords and locked accounts indistinguishable from OTP-only users,
+//! the OTP form is shown after *every* first round when OTP is configured, and a failed first
+//! round is reported only after the OTP round ("Login failed.", back to the first form). A user
+//! without a token line cannot log in while OTP is configured (as in ocserv). See
+//! [`crate::otp`] for the file and the checks (HOTP look-ahead, TOTP skew, no reuse).
 
 mod conversation;
 mod entry;
@@ -16,12 +26,14 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+pub(crate) use self::conversation::quoted;
 pub use self::conversation::{PlainConversation, MAX_ATTEMPTS};
 pub use self::entry::{parse_passwd, parse_passwd_line, LineError, PasswdEntry};
 use crate::conversation::{AuthBackend, AuthConversation, Identity, Prompt, PromptField};
 use crate::crypt::verify_password;
+use crate::otp::{OtpStore, OtpVerdict};
 use crate::AuthError;
 
 /// How often a verification may look at the file for changes.
@@ -32,6 +44,15 @@ pub const PROMPT_MESSAGE: &str = "Please enter your username and password.";
 
 /// Text of the form's `<error>` after a failed round.
 pub const LOGIN_FAILED: &str = "Login failed.";
+
+/// Text of the OTP form's `<message>` (ocserv's wording).
+pub const OTP_PROMPT_MESSAGE: &str = "Please enter your OTP password.";
+
+/// Name of the OTP form's input.
+pub const OTP_FIELD_NAME: &str = "secondary_password";
+
+/// Label of the OTP form's input (ocserv labels the second prompt of a login `Password1:`).
+pub const OTP_FIELD_LABEL: &str = "Password1:";
 
 /// Verified against unknown users when the file has no usable hash (yescrypt of a random
 /// password that was thrown away), so that such a lookup still costs one hash.
@@ -71,9 +92,34 @@ impl PlainBackend {
         passwd: &Path,
         check_interval: Duration,
     ) -> Result<Arc<Self>, AuthError> {
+        Self::open_with_options(passwd, None, check_interval)
+    }
+
+    /// Reads the password file and the liboath OTP users file (`plain[passwd=F,otp=F2]`):
+    /// every login then needs a one-time password in a second round.
+    ///
+    /// # Errors
+    /// As [`PlainBackend::open`], plus [`AuthError::OtpIo`] / [`AuthError::OtpParse`] for the
+    /// OTP file.
+    pub fn open_with_otp(passwd: &Path, otp: &Path) -> Result<Arc<Self>, AuthError> {
+        Self::open_with_options(passwd, Some(otp), DEFAULT_CHECK_INTERVAL)
+    }
+
+    /// The general constructor: an optional OTP users file and the minimum time between two
+    /// checks of the password file for changes.
+    ///
+    /// # Errors
+    /// As [`PlainBackend::open_with_otp`].
+    pub fn open_with_options(
+        passwd: &Path,
+        otp: Option<&Path>,
+        check_interval: Duration,
+    ) -> Result<Arc<Self>, AuthError> {
         let (db, stamp) = load(passwd)?;
+        let otp = otp.map(OtpStore::open).transpose()?;
         let shared = Shared {
             path: passwd.to_owned(),
+            otp,
             check_interval,
             state: Mutex::new(State {
                 db: Arc::new(db),
@@ -89,6 +135,11 @@ impl PlainBackend {
     /// The password file this backend reads.
     pub fn path(&self) -> &Path {
         &self.shared.path
+    }
+
+    /// The OTP users file, if one is configured.
+    pub fn otp_path(&self) -> Option<&Path> {
+        self.shared.otp.as_ref().map(OtpStore::path)
     }
 
     /// The groups of `username` as listed in the file (possibly none), or `None` for an unknown
@@ -146,9 +197,23 @@ fn credentials_prompt(error: Option<&str>) -> Prompt {
     }
 }
 
+/// The one-time-password form.
+fn otp_prompt() -> Prompt {
+    Prompt {
+        message: Some(OTP_PROMPT_MESSAGE.to_owned()),
+        error: None,
+        fields: vec![PromptField {
+            name: OTP_FIELD_NAME.to_owned(),
+            label: OTP_FIELD_LABEL.to_owned(),
+            echo: false,
+        }],
+    }
+}
+
 /// State shared by the backend and its conversations.
 struct Shared {
     path: PathBuf,
+    otp: Option<OtpStore>,
     check_interval: Duration,
     state: Mutex<State>,
 }
@@ -210,6 +275,9 @@ impl PasswdDb {
 #[derive(Debug)]
 enum Verdict {
     Accepted(Identity),
+    /// The user has an empty hash: no password can match; with OTP configured, the OTP alone
+    /// authenticates.
+    OtpOnly(Identity),
     Locked,
     UnknownUser,
     WrongPassword,
@@ -284,7 +352,14 @@ impl Shared {
         if entry.hash.is_empty() {
             // OTP-only users of ocserv have no password hash; none can match.
             let _ = verify_password(password, &db.dummy_hash);
-            return Verdict::WrongPassword;
+            return if entry.locked {
+                Verdict::Locked
+            } else {
+                Verdict::OtpOnly(Identity {
+                    username: entry.username.clone(),
+                    groups: entry.groups.clone(),
+                })
+            };
         }
         let matches = verify_password(password, &entry.hash);
         if entry.locked {
@@ -296,6 +371,16 @@ impl Shared {
             })
         } else {
             Verdict::WrongPassword
+        }
+    }
+}
+
+impl Shared {
+    /// Checks a one-time password (only called when an OTP file is configured).
+    fn verify_otp(&self, username: &str, code: &str) -> Result<OtpVerdict, AuthError> {
+        match &self.otp {
+            Some(store) => store.verify(username, code, SystemTime::now()),
+            None => Ok(OtpVerdict::Rejected(crate::otp::OtpRejection::NoToken)),
         }
     }
 }
@@ -318,5 +403,7 @@ fn load(path: &Path) -> Result<(PasswdDb, FileStamp), AuthError> {
     Ok((PasswdDb::new(entries), stamp))
 }
 
+#[cfg(test)]
+mod otp_tests;
 #[cfg(test)]
 mod tests;
