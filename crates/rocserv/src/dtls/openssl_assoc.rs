@@ -1,0 +1,262 @@
+//! An association driven by OpenSSL: PSK-NEGOTIATE or legacy DTLS 1.2 resumption.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use foreign_types_shared::ForeignTypeRef;
+use openssl::ssl::{ErrorCode, Ssl, SslRef, SslStream};
+
+use super::channel::Channel;
+use super::contexts::{LegacySession, PskKey};
+use super::session_der::{build_session, DTLS1_2_VERSION};
+use super::{DtlsContexts, DtlsError, UdpTx, MAX_PAYLOAD};
+use rocserv_proto::dtls::Legacy12Suite;
+
+/// `DTLS_CTRL_GET_TIMEOUT` / `DTLS_CTRL_HANDLE_TIMEOUT` (macros in OpenSSL, absent from
+/// openssl-sys).
+const DTLS_CTRL_GET_TIMEOUT: libc::c_int = 73;
+const DTLS_CTRL_HANDLE_TIMEOUT: libc::c_int = 74;
+
+/// Record overhead OpenSSL must leave room for on top of a tunnel packet: 13 header + 8 explicit
+/// nonce + 16 tag (AES-GCM/CCM, the largest of our suites), plus the type byte (protocol.md §6).
+const RECORD_OVERHEAD: u32 = 37 + 1;
+/// OpenSSL refuses MTUs below its minimum (256 for DTLS); never ask for less than this.
+const MIN_LINK_MTU: u32 = 576;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Psk,
+    Legacy12(Legacy12Suite),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Handshaking,
+    Established,
+    Dead,
+}
+
+pub(crate) struct OpensslAssoc {
+    stream: SslStream<Channel>,
+    mode: Mode,
+    phase: Phase,
+    /// Reused plaintext buffer for `ssl_read` (one record at most).
+    plain: Vec<u8>,
+}
+
+impl fmt::Debug for OpensslAssoc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpensslAssoc")
+            .field("mode", &self.mode)
+            .field("phase", &self.phase)
+            .field("peer", &self.stream.get_ref().peer())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The datagram size OpenSSL is told: a tunnel packet of `mtu` bytes must fit one record.
+fn link_mtu(mtu: u16) -> u32 {
+    (u32::from(mtu) + RECORD_OVERHEAD).max(MIN_LINK_MTU)
+}
+
+fn ctrl(ssl: &SslRef, cmd: libc::c_int, parg: *mut libc::c_void) -> libc::c_long {
+    // SAFETY: `ssl` is a live SSL owned by our SslStream; both DTLS ctrls take either a
+    // `struct timeval *` (GET_TIMEOUT) or nothing (HANDLE_TIMEOUT), and use no other argument.
+    unsafe { openssl_sys::SSL_ctrl(ssl.as_ptr(), cmd, 0, parg) }
+}
+
+impl OpensslAssoc {
+    pub(crate) fn psk(
+        ctx: &DtlsContexts,
+        psk: [u8; 32],
+        mtu: u16,
+        tx: UdpTx,
+    ) -> Result<Self, DtlsError> {
+        let key = PskKey(psk);
+        let mut ssl = Ssl::new(&ctx.psk)?;
+        ssl.set_mtu(link_mtu(mtu))?;
+        ssl.set_ex_data(ctx.psk_idx, key);
+        Self::start(ssl, Mode::Psk, tx)
+    }
+
+    pub(crate) fn legacy12(
+        ctx: &DtlsContexts,
+        suite: Legacy12Suite,
+        session_id: [u8; 32],
+        master: zeroize::Zeroizing<[u8; 48]>,
+        mtu: u16,
+        tx: UdpTx,
+    ) -> Result<Self, DtlsError> {
+        let session = build_session(DTLS1_2_VERSION, suite.id(), &session_id, master.as_slice())?;
+        drop(master);
+        let mut ssl = Ssl::new(&ctx.legacy)?;
+        ssl.set_mtu(link_mtu(mtu))?;
+        ssl.set_ex_data(
+            ctx.session_idx,
+            LegacySession {
+                id: session_id,
+                session,
+            },
+        );
+        Self::start(ssl, Mode::Legacy12(suite), tx)
+    }
+
+    fn start(mut ssl: Ssl, mode: Mode, tx: UdpTx) -> Result<Self, DtlsError> {
+        ssl.set_accept_state();
+        let stream = SslStream::new(ssl, Channel::new(tx))?;
+        Ok(Self {
+            stream,
+            mode,
+            phase: Phase::Handshaking,
+            plain: vec![0; MAX_PAYLOAD],
+        })
+    }
+
+    pub(crate) fn on_datagram(
+        &mut self,
+        dgram: &[u8],
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, DtlsError> {
+        if self.phase == Phase::Dead {
+            return Err(DtlsError::Dead);
+        }
+        if dgram.is_empty() {
+            return Ok(0);
+        }
+        self.stream.get_mut().load(dgram);
+        let result = self.process(deliver);
+        self.stream.get_mut().discard();
+        if result.as_ref().is_err_and(DtlsError::is_fatal) {
+            self.phase = Phase::Dead;
+        }
+        result
+    }
+
+    fn process(&mut self, deliver: &mut dyn FnMut(&[u8])) -> Result<usize, DtlsError> {
+        if self.phase == Phase::Handshaking {
+            match self.stream.accept() {
+                Ok(()) => self.handshake_done()?,
+                Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {
+                    return Ok(0)
+                }
+                Err(e) => return Err(DtlsError::Handshake(e.to_string())),
+            }
+        }
+        // Established: every application record in the datagram. Records that fail
+        // authentication, replays and stale epochs are dropped silently by OpenSSL.
+        let mut records = 0;
+        loop {
+            match self.stream.ssl_read(&mut self.plain) {
+                Ok(n) => {
+                    records += 1;
+                    if let Some(payload) = self.plain.get(..n) {
+                        deliver(payload);
+                    }
+                }
+                Err(e) => match e.code() {
+                    ErrorCode::WANT_READ | ErrorCode::WANT_WRITE => return Ok(records),
+                    ErrorCode::ZERO_RETURN => return Err(DtlsError::Closed),
+                    _ => return Err(DtlsError::Record(e.to_string())),
+                },
+            }
+        }
+    }
+
+    fn handshake_done(&mut self) -> Result<(), DtlsError> {
+        if let Mode::Legacy12(_) = self.mode {
+            // Belt and braces: without a certificate a full handshake cannot succeed, but a
+            // non-resumed legacy session must never be used (protocol.md §5.3).
+            if !self.stream.ssl().session_reused() {
+                return Err(DtlsError::NotResumed);
+            }
+        }
+        self.phase = Phase::Established;
+        tracing::debug!(peer = %self.peer(), cipher = %self.cipher_description(),
+                        "DTLS handshake complete");
+        Ok(())
+    }
+
+    pub(crate) fn send(&mut self, payload: &[u8]) -> Result<(), DtlsError> {
+        match self.phase {
+            Phase::Established => {}
+            Phase::Handshaking => return Err(DtlsError::NotEstablished),
+            Phase::Dead => return Err(DtlsError::Dead),
+        }
+        // OpenSSL treats an oversized write as fatal for the connection: check first.
+        if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+            return Err(DtlsError::PayloadSize {
+                len: payload.len(),
+                max: MAX_PAYLOAD,
+            });
+        }
+        if let Err(e) = self.stream.ssl_write(payload) {
+            self.phase = Phase::Dead;
+            return Err(DtlsError::Record(e.to_string()));
+        }
+        match self.stream.get_mut().take_send_error() {
+            Some(e) => Err(DtlsError::Send(e)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.phase == Phase::Dead
+    }
+
+    pub(crate) fn cipher_description(&self) -> String {
+        let ssl = self.stream.ssl();
+        let cipher = ssl.current_cipher().map_or("(none)", |c| c.name());
+        format!("{} {}", ssl.version_str(), cipher)
+    }
+
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Dead {
+            return None;
+        }
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        let running = ctrl(
+            self.stream.ssl(),
+            DTLS_CTRL_GET_TIMEOUT,
+            std::ptr::from_mut(&mut tv).cast(),
+        );
+        if running <= 0 {
+            return None;
+        }
+        let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
+        let micros = u32::try_from(tv.tv_usec).unwrap_or(0).min(999_999);
+        Some(Instant::now() + Duration::new(secs, micros * 1000))
+    }
+
+    pub(crate) fn on_timeout(&mut self, _now: Instant) {
+        if self.phase == Phase::Dead {
+            return;
+        }
+        // Retransmits the last flight if OpenSSL's own timer expired; < 0 once it gave up.
+        if ctrl(
+            self.stream.ssl(),
+            DTLS_CTRL_HANDLE_TIMEOUT,
+            std::ptr::null_mut(),
+        ) < 0
+        {
+            tracing::debug!(peer = %self.peer(), "DTLS handshake timed out");
+            self.phase = Phase::Dead;
+        }
+        let _ = self.stream.get_mut().take_send_error();
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.stream.get_ref().peer()
+    }
+
+    pub(crate) fn set_peer(&mut self, addr: SocketAddr) {
+        self.stream.get_mut().set_peer(addr);
+    }
+}

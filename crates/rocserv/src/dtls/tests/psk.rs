@@ -1,0 +1,144 @@
+use std::time::{Duration, Instant};
+
+use super::client::psk_client;
+use super::*;
+
+const KEY: [u8; 32] = [0x42; 32];
+const PSK_AEAD: [&str; 3] = [
+    "PSK-AES256-GCM-SHA384",
+    "PSK-AES128-GCM-SHA256",
+    "PSK-CHACHA20-POLY1305",
+];
+
+async fn established() -> (Arc<UdpSocket>, Association, Client) {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let mut client = psk_client(KEY, local(&sock));
+    let peer = client_addr(&client);
+    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    let seen = handshake(&mut assoc, &sock, &mut client).await;
+    assert!(seen.iter().all(|s| s.result.is_ok()), "handshake errors");
+    assert!(client.done, "client: {:?}", client.failed);
+    assert!(assoc.is_established());
+    (sock, assoc, client)
+}
+
+#[tokio::test]
+async fn psk_handshake_and_data_both_ways() {
+    let (sock, mut assoc, mut client) = established().await;
+    let desc = assoc.cipher_description();
+    assert!(desc.starts_with("DTLSv1.2 "), "{desc}");
+    assert!(PSK_AEAD.iter().any(|c| desc.ends_with(c)), "{desc}");
+    assert!(
+        PSK_AEAD.contains(&client.cipher().as_str()),
+        "{}",
+        client.cipher()
+    );
+    // Server preference: AES-256-GCM, as with ocserv.
+    assert_eq!(client.cipher(), "PSK-AES256-GCM-SHA384");
+    exchange(&mut assoc, &sock, &mut client).await;
+    assert_eq!(assoc.peer(), client_addr(&client));
+}
+
+#[tokio::test]
+async fn psk_tunnel_packet_of_the_mtu_fits_and_oversized_payload_is_refused() {
+    let (_sock, mut assoc, mut client) = established().await;
+    let full = vec![0u8; 1 + 1400];
+    assert!(assoc.send(&full).is_ok());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(client.recv_all(), vec![full]);
+    // Larger than the MTU (e.g. the echo of a client's MTU probe): still one record.
+    let big = vec![0x04u8; 4000];
+    let r = assoc.send(&big);
+    assert!(r.is_ok(), "{r:?}");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(client.recv_all(), vec![big]);
+    let too_big = vec![0u8; super::super::MAX_PAYLOAD + 1];
+    let err = assoc.send(&too_big).err();
+    assert!(
+        matches!(err, Some(DtlsError::PayloadSize { .. })),
+        "{err:?}"
+    );
+    assert!(matches!(
+        assoc.send(&[]),
+        Err(DtlsError::PayloadSize { .. })
+    ));
+    // Still usable.
+    assert!(assoc.is_established());
+    assert!(assoc.send(&[0x07]).is_ok());
+}
+
+#[tokio::test]
+async fn psk_wrong_key_fails_without_panicking() {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let mut client = psk_client([0x43; 32], local(&sock));
+    let peer = client_addr(&client);
+    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    let _ = handshake(&mut assoc, &sock, &mut client).await;
+    assert!(!assoc.is_established());
+    assert!(!client.done);
+    assert!(matches!(
+        assoc.send(&[0x07]),
+        Err(DtlsError::NotEstablished) | Err(DtlsError::Dead)
+    ));
+    assert!(!format!("{assoc:?}").contains("66, 66"), "key in Debug");
+}
+
+#[tokio::test]
+async fn send_before_handshake_is_refused() {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let peer = local(&sock);
+    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    assert!(matches!(
+        assoc.send(&[0x07]),
+        Err(DtlsError::NotEstablished)
+    ));
+    assert_eq!(assoc.next_timeout(), None);
+}
+
+#[tokio::test]
+async fn retransmission_timer_resends_the_server_flight() {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let mut client = psk_client(KEY, local(&sock));
+    let peer = client_addr(&client);
+    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    client.step(); // ClientHello
+    let seen = pump(&mut assoc, &sock, Duration::from_millis(100)).await;
+    assert_eq!(seen.len(), 1);
+    // The server flight (ServerHello, ServerHelloDone) is lost: drain it from the client socket.
+    let mut buf = [0u8; 2048];
+    let mut first_flight = 0;
+    while client.stream.get_ref().sock.recv(&mut buf).is_ok() {
+        first_flight += 1;
+    }
+    assert!(first_flight > 0);
+    let Some(deadline) = assoc.next_timeout() else {
+        panic!("no retransmission timer while waiting for the client's flight");
+    };
+    assert!(deadline > Instant::now() && deadline < Instant::now() + Duration::from_secs(2));
+    assoc.on_timeout(Instant::now()); // too early: nothing resent
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(client.stream.get_ref().sock.recv(&mut buf).is_err());
+    tokio::time::sleep_until(deadline.into()).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assoc.on_timeout(Instant::now());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The retransmitted flight lets the handshake complete.
+    let _ = handshake(&mut assoc, &sock, &mut client).await;
+    assert!(client.done && assoc.is_established(), "{:?}", client.failed);
+}
