@@ -4,6 +4,8 @@
 //! them afterwards, also when an assertion fails); otherwise it prints why and passes. The
 //! two-round part needs pam_oath (Debian package libpam-oath) and is skipped without it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
