@@ -14,10 +14,19 @@ pub(super) struct ClientIo {
     /// When set, written datagrams are kept in `captured` instead of being sent.
     pub(super) capture: bool,
     pub(super) captured: Vec<Vec<u8>>,
+    /// A datagram to read before the socket's.
+    pub(super) injected: Option<Vec<u8>>,
 }
 
 impl Read for ClientIo {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(d) = self.injected.take() {
+            let n = d.len().min(buf.len());
+            buf.get_mut(..n)
+                .unwrap_or_default()
+                .copy_from_slice(d.get(..n).unwrap_or_default());
+            return Ok(n);
+        }
         self.sock.recv(buf)
     }
 }
@@ -84,6 +93,7 @@ fn finish(b: SslContextBuilder, session: Option<&SslSession>, server: SocketAddr
         sock: socket(server),
         capture: false,
         captured: Vec::new(),
+        injected: None,
     };
     Client {
         stream: ok(SslStream::new(ssl, io)),
@@ -92,8 +102,10 @@ fn finish(b: SslContextBuilder, session: Option<&SslSession>, server: SocketAddr
     }
 }
 
-/// openconnect-like PSK client: identity "psk", OpenSSL's PSK cipher list.
-pub(super) fn psk_client(key: [u8; 32], server: SocketAddr) -> Client {
+/// openconnect-like PSK client: identity "psk", OpenSSL's PSK cipher list; with `app_id`, the
+/// ClientHello carries it as session_id (openconnect's OpenSSL backend does it with a fake
+/// session, as here).
+pub(super) fn psk_client(key: [u8; 32], app_id: Option<[u8; 32]>, server: SocketAddr) -> Client {
     let mut b = builder();
     ok(b.set_cipher_list("PSK"));
     b.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
@@ -106,7 +118,15 @@ pub(super) fn psk_client(key: [u8; 32], server: SocketAddr) -> Client {
         }
         Ok(32)
     });
-    finish(b, None, server)
+    let session = app_id.map(|id| {
+        ok(crate::dtls::session_der::build_session(
+            crate::dtls::session_der::DTLS1_2_VERSION,
+            0x00A9,
+            &id,
+            &[0u8; 48],
+        ))
+    });
+    finish(b, session.as_ref(), server)
 }
 
 /// openconnect-like legacy client: resumes `session` (if any) offering only `cipher`, without

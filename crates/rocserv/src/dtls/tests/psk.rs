@@ -13,7 +13,7 @@ const PSK_AEAD: [&str; 3] = [
 async fn established() -> (Arc<UdpSocket>, Association, Client) {
     let ctx = contexts();
     let sock = server_socket().await;
-    let mut client = psk_client(KEY, local(&sock));
+    let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
     let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
         Ok(a) => a,
@@ -75,7 +75,7 @@ async fn psk_tunnel_packet_of_the_mtu_fits_and_oversized_payload_is_refused() {
 async fn psk_wrong_key_fails_without_panicking() {
     let ctx = contexts();
     let sock = server_socket().await;
-    let mut client = psk_client([0x43; 32], local(&sock));
+    let mut client = psk_client([0x43; 32], None, local(&sock));
     let peer = client_addr(&client);
     let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
         Ok(a) => a,
@@ -111,7 +111,7 @@ async fn send_before_handshake_is_refused() {
 async fn retransmission_timer_resends_the_server_flight() {
     let ctx = contexts();
     let sock = server_socket().await;
-    let mut client = psk_client(KEY, local(&sock));
+    let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
     let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
         Ok(a) => a,
@@ -141,4 +141,21 @@ async fn retransmission_timer_resends_the_server_flight() {
     // The retransmitted flight lets the handshake complete.
     let _ = handshake(&mut assoc, &sock, &mut client).await;
     assert!(client.done && assoc.is_established(), "{:?}", client.failed);
+}
+
+#[tokio::test]
+async fn psk_client_presenting_the_app_id_as_session_id_gets_a_full_psk_handshake() {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let app_id = [0xE8; 32];
+    let mut client = psk_client(KEY, Some(app_id), local(&sock));
+    let peer = client_addr(&client);
+    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    let _ = handshake(&mut assoc, &sock, &mut client).await;
+    assert!(client.done && assoc.is_established(), "{:?}", client.failed);
+    assert!(!client.stream.ssl().session_reused());
+    exchange(&mut assoc, &sock, &mut client).await;
 }

@@ -9,7 +9,7 @@ const KEY: [u8; 32] = [0x17; 32];
 async fn established() -> (Arc<UdpSocket>, Association, Client) {
     let ctx = contexts();
     let sock = server_socket().await;
-    let mut client = psk_client(KEY, local(&sock));
+    let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
     let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
         Ok(a) => a,
@@ -125,15 +125,7 @@ async fn records_from_a_new_address_authenticate_and_the_peer_can_move() {
     };
     // 13 header + 8 explicit nonce + 1 payload + 16 tag.
     assert_eq!(n, 38);
-    // Forward it to the client: it decrypts under the same association.
-    let old = client.stream.get_ref().sock.local_addr().ok();
-    if let Some(old) = old {
-        let _ = moved.send_to(buf.get(..n).unwrap_or_default(), old);
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(
-        client.recv_all(),
-        Vec::<Vec<u8>>::new(),
-        "client socket is connected to the server"
-    );
+    // Hand it to the client: it is a record of the same association.
+    client.stream.get_mut().injected = Some(buf.get(..n).unwrap_or_default().to_vec());
+    assert_eq!(client.recv_all(), vec![vec![0x04]]);
 }
