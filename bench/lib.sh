@@ -136,20 +136,27 @@ lab_up() {
 
 CLK_TCK=$(getconf CLK_TCK)
 
-# cpu_ns PID... : CPU consumed so far (ns) summed over PIDs: every thread's
-# sum_exec_runtime (/proc/PID/task/*/schedstat, covers tokio worker threads) plus
-# cutime/cstime of reaped children (ocserv main reaps its per-client workers).
+# cpu_ns PID... : CPU consumed so far (ns) summed over PIDs. Per process the larger of
+#  - the live threads' sum_exec_runtime (/proc/PID/task/*/schedstat: ns, every tokio worker
+#    thread; misses threads that already exited), and
+#  - the process's utime+stime (/proc/PID/stat: includes exited threads, but in ticks, i.e.
+#    at most one tick below the truth),
+# so the error is below one tick either way; plus cutime/cstime of reaped children (ocserv
+# main reaps its per-client workers).
 cpu_ns() {
-  local p t c sum=0 f
+  local p t c live tot f sum=0
   for p in "$@"; do
+    live=0
     for t in /proc/"$p"/task/*/schedstat; do
-      read -r c _ 2>/dev/null < "$t" && sum=$((sum + c))
+      read -r c _ 2>/dev/null < "$t" && live=$((live + c))
     done
     f=$(cat "/proc/$p/stat" 2>/dev/null) || continue
     f=${f#*) }
     # shellcheck disable=SC2086
-    set -- $f   # $14 cutime $15 cstime (ticks)
-    sum=$((sum + (${14} + ${15}) * 1000000000 / CLK_TCK))
+    set -- $f   # $12 utime $13 stime $14 cutime $15 cstime (ticks)
+    tot=$(((${12} + ${13}) * 1000000000 / CLK_TCK))
+    [ "$live" -gt "$tot" ] && tot=$live
+    sum=$((sum + tot + (${14} + ${15}) * 1000000000 / CLK_TCK))
   done
   echo "$sum"
 }

@@ -141,7 +141,7 @@ FAILS=0
 fail() { FAILS=$((FAILS + 1)); log "FAILED: $*"; }
 
 # --- bookkeeping: everything we start is stopped by PID -----------------------------------
-SERVER_PID=; SERVER_NAME=; IPERF_PID=; DIRECT_ROUTE=0
+SERVER_PID=; SERVER_NAME=; IPERF_PID=; DIRECT_ROUTE=0; ROCSERV_RUN=$ROCSERV
 # shellcheck disable=SC2317  # called by the traps
 cleanup() {
   local f
@@ -175,7 +175,7 @@ server_start() {
   local name=$1 i t0 m cmd=()
   [ -z "$(srv_pids | tr -d ' ')" ] || { ns_kill_all "$NS_SRV"; }
   case "$name" in
-    rocserv) cmd=("$ROCSERV" -f -e -c "$STATE/server.conf") ;;
+    rocserv) cmd=("$ROCSERV_RUN" -f -e -c "$STATE/server.conf") ;;
     ocserv) cmd=("$OCSERV" -f -c "$STATE/server.conf") ;;
   esac
   rm -f "$STATE/run/server.pid"
@@ -231,6 +231,11 @@ done
 lab_up || die "could not build the namespace lab"
 make_pki "$STATE/certs" || die "could not make the PKI / ocpasswd file"
 render_conf "$HERE/server.conf.in" "$STATE/server.conf" "$STATE"
+# a private copy: a rebuild of target/release during the run must not mix two versions
+if [[ " ${SERVERS[*]} " == *" rocserv "* ]]; then
+  cp "$ROCSERV" "$STATE/rocserv" || die "cannot copy $ROCSERV"
+  ROCSERV_RUN=$STATE/rocserv
+fi
 cp "$STATE/server.conf" "$OUT/server.conf"
 write_env > "$OUT/env.txt"
 cat "$OUT/env.txt"
