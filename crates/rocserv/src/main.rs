@@ -3,6 +3,8 @@
 mod auth_flow;
 mod cli;
 mod daemon;
+mod driver;
+mod dtls;
 mod http_conn;
 mod logging;
 mod pool;
@@ -13,6 +15,7 @@ mod sessions;
 mod tls;
 mod tun;
 mod tunnel;
+mod udp;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -59,9 +62,6 @@ fn auth_backend(cfg: &Config) -> Result<Arc<dyn AuthBackend>, String> {
 /// set gets a warning, so that nothing is silently ignored.
 fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
     let mut out = Vec::new();
-    if cfg.udp_port.is_some() {
-        out.push("udp-port: DTLS is not implemented yet; clients use the TLS (CSTP) channel only");
-    }
     if cfg.ipv6_network.is_some() {
         out.push("ipv6-network: IPv6 addresses for clients are not implemented yet");
     }
@@ -161,6 +161,19 @@ fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
+    let udp_sockets = match cfg.udp_port {
+        Some(port) => {
+            let host = cfg
+                .udp_listen_host
+                .as_deref()
+                .or(cfg.listen_host.as_deref());
+            match udp::UdpEndpoint::bind(host, port) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            }
+        }
+        None => Vec::new(),
+    };
     if cli.quickstart {
         if let Some(pin) = certs.first_leaf().and_then(|c| tls::spki_pin(&c)) {
             println!(
@@ -200,7 +213,7 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    let code = runtime.block_on(run(cfg, certs, auth, pool, listeners));
+    let code = runtime.block_on(run(cfg, certs, auth, pool, listeners, udp_sockets));
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
 }
@@ -211,6 +224,7 @@ async fn run(
     auth: Arc<dyn AuthBackend>,
     pool: Option<pool::Ipv4Pool>,
     listeners: Vec<std::net::TcpListener>,
+    udp_sockets: Vec<std::net::UdpSocket>,
 ) -> ExitCode {
     let allow_tls13 =
         !cfg.cisco_client_compat && tls::priorities_allow_tls13(cfg.tls_priorities.as_deref());
@@ -235,6 +249,34 @@ async fn run(
             .map(|s| Duration::from_secs(u64::from(s))),
         cfg.max_same_clients,
     );
+    if udp_sockets.len() > 1 {
+        tracing::warn!("udp listen host resolves to several addresses; DTLS uses only the first");
+    }
+    let (udp, dtls_ctx) = match udp_sockets.into_iter().next() {
+        Some(sock) => {
+            let local = sock.local_addr().ok();
+            let sock = match tokio::net::UdpSocket::from_std(sock) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("cannot use the UDP socket: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let ctx = match dtls::DtlsContexts::new() {
+                Ok(c) => Arc::new(c),
+                Err(e) => {
+                    tracing::error!("cannot set up DTLS: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            tracing::info!(
+                "listening on {} (udp, DTLS)",
+                local.map_or("?".into(), |a| a.to_string())
+            );
+            (Some(udp::UdpEndpoint::new(sock)), Some(ctx))
+        }
+        None => (None, None),
+    };
     let server = Arc::new(Server {
         auth_txns: auth_flow::Transactions::new(Duration::from_secs(u64::from(
             cfg.auth_timeout.max(1),
@@ -244,6 +286,8 @@ async fn run(
         auth,
         netlink,
         acceptor: tokio_rustls::TlsAcceptor::from(tls_config),
+        udp: udp.clone(),
+        dtls_ctx,
     });
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
@@ -261,6 +305,9 @@ async fn run(
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if let Some(ep) = udp {
+        tasks.spawn(ep.run());
     }
     let maint = server.clone();
     tasks.spawn(async move {

@@ -27,6 +27,9 @@ pub struct Server {
     pub auth_txns: Transactions,
     pub netlink: Netlink,
     pub acceptor: TlsAcceptor,
+    /// The DTLS endpoint, when `udp-port` is set.
+    pub udp: Option<Arc<crate::udp::UdpEndpoint>>,
+    pub dtls_ctx: Option<Arc<crate::dtls::DtlsContexts>>,
 }
 
 /// URLs that serve the login form on GET (ocserv-reference.md §5.1).

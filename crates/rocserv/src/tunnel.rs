@@ -7,66 +7,30 @@ use std::time::{Duration, Instant as StdInstant};
 
 use rocserv_proto::connect::{self, ConnectRequest, RekeyMethod, TunnelParams};
 use rocserv_proto::cookie::{CookieHash, SessionCookie};
-use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
+use rocserv_proto::dtls::{
+    self as dtls_proto, DtlsMode, DtlsParams, DtlsPolicy, MASTER_SECRET_LEN,
+};
 use rocserv_proto::http::RequestHead;
 use rocserv_proto::mtu;
-use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rocserv_proto::timers::TunnelTimers;
 
-use crate::http_conn::{HttpConn, Tls};
+use crate::driver::{AssociationFactory, Driver, DtlsChannel};
+use crate::dtls::{Association, UdpTx};
+use crate::http_conn::HttpConn;
 use crate::script::{run_script, ScriptEnv, ScriptOutcome, ScriptReason};
 use crate::server::Server;
-use crate::sessions::{Claim, Refusal, StopReason, TunnelGrant};
+use crate::sessions::{Claim, Refusal, TunnelGrant};
 use crate::tun::{Tun, TunConfig};
 
 /// Default MTU of a fresh TUN/ethernet link when `mtu` is not configured.
 const DEVICE_DEFAULT_MTU: u16 = 1500;
+/// Datagram size limit given to DTLS associations: records are sized by the tunnel MTU, and the
+/// IP layer fragments anything the path cannot carry.
+const DTLS_DATAGRAM_MTU: u16 = 16384;
+/// Label of the TLS exporter that keys PSK-NEGOTIATE (protocol.md §5.2).
+const PSK_EXPORTER_LABEL: &[u8] = b"EXPORTER-openconnect-psk";
 /// How long a takeover waits for the previous tunnel of the session to go away.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
-
-/// Why a tunnel ended, as seen by the server.
-#[derive(Debug)]
-enum EndReason {
-    ClientDisconnect(DisconnectReason, String),
-    ConnectionClosed,
-    Io(std::io::Error),
-    Protocol(String),
-    DeadPeer,
-    IdleTimeout,
-    SessionTimeout,
-    Stopped(StopReason),
-}
-
-impl std::fmt::Display for EndReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EndReason::ClientDisconnect(r, text) => {
-                write!(f, "client disconnected ({r:?}: '{text}')")
-            }
-            EndReason::ConnectionClosed => f.write_str("connection closed by the client"),
-            EndReason::Io(e) => write!(f, "I/O error: {e}"),
-            EndReason::Protocol(e) => write!(f, "protocol error: {e}"),
-            EndReason::DeadPeer => f.write_str("DPD timeout"),
-            EndReason::IdleTimeout => f.write_str("idle timeout"),
-            EndReason::SessionTimeout => f.write_str("session timeout"),
-            EndReason::Stopped(StopReason::Replaced) => {
-                f.write_str("replaced by a new connection with the same cookie")
-            }
-            EndReason::Stopped(StopReason::Shutdown) => f.write_str("server shutting down"),
-        }
-    }
-}
-
-impl EndReason {
-    /// Whether the session (cookie) ends with the tunnel.
-    fn invalidates_session(&self) -> bool {
-        match self {
-            EndReason::ClientDisconnect(r, _) => r.invalidates_session(),
-            EndReason::SessionTimeout => true,
-            _ => false,
-        }
-    }
-}
 
 /// Everything about one tunnel that scripts and logs need.
 struct TunnelInfo {
@@ -106,6 +70,15 @@ fn set_family_lists(env: &mut ScriptEnv, name: &str, items: &[(bool, String)]) {
     env.set_list(name, &pick(None));
     env.set_list(&format!("{name}4"), &pick(Some(true)));
     env.set_list(&format!("{name}6"), &pick(Some(false)));
+}
+
+fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String> {
+    let ms = req
+        .dtls_master_secret
+        .as_ref()
+        .ok_or("no X-DTLS-Master-Secret")?;
+    <[u8; MASTER_SECRET_LEN]>::try_from(ms.expose())
+        .map_err(|_| "X-DTLS-Master-Secret is not 48 bytes".to_string())
 }
 
 impl Server {
@@ -155,6 +128,7 @@ impl Server {
         grant: &TunnelGrant,
         link: u16,
         data: u16,
+        dtls: Option<DtlsParams>,
     ) -> TunnelParams {
         let cfg = &self.cfg;
         let dpd = if Self::is_mobile(req) && cfg.mobile_dpd > 0 {
@@ -203,8 +177,110 @@ impl Server {
             base_mtu: link,
             mtu: data,
             banner: cfg.banner.clone(),
-            dtls: None,
+            dtls,
         }
+    }
+
+    /// The DTLS mode for this CONNECT, if DTLS is configured and the client offered a usable one.
+    fn dtls_mode(&self, req: &ConnectRequest) -> Option<DtlsMode> {
+        if self.udp.is_none() || self.cfg.no_udp {
+            return None;
+        }
+        let policy = DtlsPolicy {
+            psk: self.cfg.dtls_psk,
+            legacy: self.cfg.dtls_legacy,
+        };
+        dtls_proto::select_mode(req, policy)
+    }
+
+    /// Prepares the DTLS channel: a fresh 32-byte id, the key (exported from this TLS session for
+    /// PSK, the client's master secret for the legacy modes) and the endpoint registration.
+    fn dtls_offer(
+        &self,
+        mode: DtlsMode,
+        req: &ConnectRequest,
+        conn: &HttpConn,
+        grant: &TunnelGrant,
+        data_mtu: u16,
+    ) -> Result<(DtlsParams, DtlsChannel), String> {
+        let (Some(ep), Some(ctx)) = (self.udp.clone(), self.dtls_ctx.clone()) else {
+            return Err("no UDP endpoint".into());
+        };
+        let port = ep.local_port().ok_or("UDP socket has no local port")?;
+        let id: [u8; dtls_proto::APP_ID_LEN] = rand::random();
+        let sock = ep.sock.clone();
+        let factory: AssociationFactory = match &mode {
+            DtlsMode::Psk => {
+                let psk = conn
+                    .tls
+                    .get_ref()
+                    .1
+                    .export_keying_material([0u8; 32], PSK_EXPORTER_LABEL, None)
+                    .map_err(|e| format!("TLS exporter failed: {e}"))?;
+                Box::new(move |from| {
+                    Association::psk(
+                        &ctx,
+                        psk,
+                        DTLS_DATAGRAM_MTU,
+                        UdpTx {
+                            sock: sock.clone(),
+                            peer: from,
+                        },
+                    )
+                    .map_err(|e| e.to_string())
+                })
+            }
+            DtlsMode::Legacy12 { suite, .. } => {
+                let master = master_secret(req)?;
+                let suite = *suite;
+                Box::new(move |from| {
+                    Association::legacy12(
+                        &ctx,
+                        suite,
+                        id,
+                        master,
+                        DTLS_DATAGRAM_MTU,
+                        UdpTx {
+                            sock: sock.clone(),
+                            peer: from,
+                        },
+                    )
+                    .map_err(|e| e.to_string())
+                })
+            }
+            DtlsMode::Dtls09 { suite, .. } => {
+                let master = master_secret(req)?;
+                let suite = *suite;
+                Box::new(move |from| {
+                    Ok(Association::dtls09(
+                        suite,
+                        id,
+                        master,
+                        UdpTx {
+                            sock: sock.clone(),
+                            peer: from,
+                        },
+                    ))
+                })
+            }
+        };
+        let (registration, rx) = ep.register(grant.tunnel_id, id, conn.peer.ip());
+        let switch = self.cfg.switch_to_tcp_timeout;
+        let params = DtlsParams {
+            port,
+            id,
+            mode,
+            dpd: self.cfg.dpd,
+            keepalive: self.cfg.keepalive,
+            mtu: data_mtu,
+        };
+        let channel = DtlsChannel {
+            new_association: factory,
+            registration,
+            rx,
+            switch_to_tcp: (switch > 0).then(|| Duration::from_secs(u64::from(switch))),
+        };
+        Ok((params, channel))
     }
 
     async fn refuse(conn: HttpConn, status: u16, reason: &str, x_reason: Option<&str>) {
@@ -297,7 +373,11 @@ impl Server {
             req.mtu,
             false,
         );
-        let data = mtu::data_mtu(link, peer.is_ipv6(), mtu::AES_GCM_DTLS_OVERHEAD);
+        let dtls_mode = self.dtls_mode(&req);
+        let overhead = dtls_mode
+            .as_ref()
+            .map_or(mtu::AES_GCM_DTLS_OVERHEAD, dtls_proto::record_overhead);
+        let data = mtu::data_mtu(link, peer.is_ipv6(), overhead);
         let tun_cfg = TunConfig {
             base_name: &self.cfg.device,
             local: grant.lease.local,
@@ -361,7 +441,16 @@ impl Server {
                 }
             }
         }
-        let params = self.tunnel_params(&req, &grant, link, data);
+        let (dtls_params, dtls_channel) =
+            match dtls_mode.map(|m| self.dtls_offer(m, &req, &conn, &grant, data)) {
+                Some(Ok((p, c))) => (Some(p), Some(c)),
+                Some(Err(e)) => {
+                    tracing::warn!(user = %info.username, "DTLS not offered: {e}");
+                    (None, None)
+                }
+                None => (None, None),
+            };
+        let params = self.tunnel_params(&req, &grant, link, data, dtls_params);
         let mut reply = Vec::with_capacity(1024);
         connect::render_connect_response(&params, &mut reply);
         let mut conn = conn;
@@ -394,12 +483,10 @@ impl Server {
             .idle_timeout
             .map(|s| Duration::from_secs(u64::from(s)));
         let dpd = Duration::from_secs(u64::from(params.dpd.max(1)));
-        let mut driver = Driver {
-            stats: Stats::default(),
-            timers: TunnelTimers::new(started, dpd, idle, grant.session_deadline),
-        };
+        let timers = TunnelTimers::new(started, dpd, idle, grant.session_deadline);
+        let mut driver = Driver::new(timers, dtls_channel, data, started);
         let mut stop = grant.stop;
-        let reason = driver.run(conn.tls, &tun, &mut stop).await;
+        let reason = driver.run(conn.tls, &tun, &self.netlink, &mut stop).await;
         drop(tun);
         let invalidate = reason.invalidates_session();
         self.sessions
@@ -408,7 +495,8 @@ impl Server {
         tracing::info!(
             user = %info.username, ip = %peer, vpn_ip = %info.remote, device = %info.device,
             bytes_in = driver.stats.bytes_in, bytes_out = driver.stats.bytes_out, duration_s = duration,
-            session_ended = invalidate, "tunnel down: {reason}"
+            session_ended = invalidate, dtls = driver.dtls_description().as_deref().unwrap_or("none"),
+            "tunnel down: {reason}"
         );
         if let Some(script) = self.cfg.disconnect_script.clone() {
             let mut env = self.script_env(ScriptReason::Disconnect, &info);
@@ -421,182 +509,5 @@ impl Server {
                 tracing::warn!(script = %script.display(), user = %info.username, "disconnect-script: {outcome:?}");
             }
         }
-    }
-}
-
-#[derive(Default, Debug)]
-struct Stats {
-    /// Bytes of IP packets received from the client.
-    bytes_in: u64,
-    /// Bytes of IP packets sent to the client.
-    bytes_out: u64,
-}
-
-struct Driver {
-    stats: Stats,
-    timers: TunnelTimers,
-}
-
-/// Capacity of the receive buffer: one maximal frame plus slack so reads are not tiny.
-const RX_BUFFER: usize = 2 * (cstp::HEADER_LEN + cstp::MAX_PAYLOAD);
-
-impl Driver {
-    async fn run(
-        &mut self,
-        tls: Tls,
-        tun: &Tun,
-        stop: &mut tokio::sync::watch::Receiver<Option<StopReason>>,
-    ) -> EndReason {
-        let (mut rd, mut wr) = tokio::io::split(tls);
-        let mut reader = FrameReader::new(RX_BUFFER);
-        let mut tx = vec![0u8; cstp::HEADER_LEN + cstp::MAX_PAYLOAD];
-        let mut ctl = Vec::with_capacity(64);
-        let reason = loop {
-            let deadline = tokio::time::Instant::from_std(self.timers.next_deadline());
-            tokio::select! {
-                r = rd.read(reader.spare()) => {
-                    let n = match r {
-                        Ok(0) => break EndReason::ConnectionClosed,
-                        Ok(n) => n,
-                        Err(e) => break EndReason::Io(e),
-                    };
-                    reader.filled(n);
-                    let now = StdInstant::now();
-                    self.timers.on_receive(now);
-                    if let Some(end) = self.drain_frames(&mut reader, tun, &mut wr, &mut ctl, now).await {
-                        break end;
-                    }
-                }
-                r = tun.recv(tx.get_mut(cstp::HEADER_LEN..).unwrap_or_default()) => {
-                    let n = match r {
-                        Ok(n) => n,
-                        Err(e) => break EndReason::Io(e),
-                    };
-                    let Ok(header) = cstp::encode_header(PacketType::Data, n) else { continue };
-                    if let Some(h) = tx.get_mut(..cstp::HEADER_LEN) {
-                        h.copy_from_slice(&header);
-                    }
-                    let frame = tx.get(..cstp::HEADER_LEN + n).unwrap_or_default();
-                    if timers::counts_as_activity(frame.get(cstp::HEADER_LEN..).unwrap_or_default()) {
-                        self.timers.on_data_activity(StdInstant::now());
-                    }
-                    // One frame per TLS record: a single write of the whole frame, then flush.
-                    if let Err(e) = write_frame(&mut wr, frame).await {
-                        break EndReason::Io(e);
-                    }
-                    self.stats.bytes_out += n as u64;
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    match self.timers.poll(StdInstant::now()) {
-                        TimerAction::None => {}
-                        TimerAction::SendDpd => {
-                            ctl.clear();
-                            let _ = cstp::write_frame(&mut ctl, PacketType::DpdReq, &[]);
-                            if let Err(e) = write_frame(&mut wr, &ctl).await {
-                                break EndReason::Io(e);
-                            }
-                        }
-                        TimerAction::DeadPeer => break EndReason::DeadPeer,
-                        TimerAction::IdleTimeout => {
-                            send_disconnect(&mut wr, &mut ctl, "Idle timeout").await;
-                            break EndReason::IdleTimeout;
-                        }
-                        TimerAction::SessionTimeout => {
-                            send_disconnect(&mut wr, &mut ctl, "Session timeout").await;
-                            break EndReason::SessionTimeout;
-                        }
-                    }
-                }
-                r = stop.changed() => {
-                    let why = if r.is_ok() { *stop.borrow() } else { Some(StopReason::Shutdown) };
-                    if let Some(why) = why {
-                        if why == StopReason::Replaced {
-                            // Tell a still-living client why, so that it does not reconnect and
-                            // steal the session back (endless flapping between two clients).
-                            send_disconnect(&mut wr, &mut ctl, "Session taken over by a new connection").await;
-                        }
-                        break EndReason::Stopped(why);
-                    }
-                }
-            }
-        };
-        let _ = wr.shutdown().await;
-        reason
-    }
-
-    /// Handles every complete frame in the buffer. Returns Some when the tunnel must end.
-    async fn drain_frames(
-        &mut self,
-        reader: &mut FrameReader,
-        tun: &Tun,
-        wr: &mut tokio::io::WriteHalf<Tls>,
-        ctl: &mut Vec<u8>,
-        now: StdInstant,
-    ) -> Option<EndReason> {
-        loop {
-            let frame = match reader.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => return None,
-                Err(e) => return Some(EndReason::Protocol(format!("bad CSTP frame: {e:?}"))),
-            };
-            match frame.ty {
-                PacketType::Data => {
-                    let pkt = frame.payload;
-                    if pkt.is_empty() {
-                        continue;
-                    }
-                    if timers::counts_as_activity(pkt) {
-                        self.timers.on_data_activity(now);
-                    }
-                    self.stats.bytes_in += pkt.len() as u64;
-                    if let Err(e) = tun.send(pkt).await {
-                        tracing::debug!(error = %e, "TUN write failed; packet dropped");
-                    }
-                }
-                PacketType::DpdReq => {
-                    // Answer with the same payload (openconnect's MTU probing depends on it).
-                    ctl.clear();
-                    let _ = cstp::write_frame(ctl, PacketType::DpdResp, frame.payload);
-                    if let Err(e) = write_frame(wr, ctl).await {
-                        return Some(EndReason::Io(e));
-                    }
-                }
-                PacketType::DpdResp | PacketType::Keepalive => {}
-                PacketType::Disconnect => {
-                    let (reason, text) = cstp::parse_disconnect(frame.payload);
-                    return Some(EndReason::ClientDisconnect(reason, text));
-                }
-                PacketType::Terminate => {
-                    return Some(EndReason::ClientDisconnect(
-                        DisconnectReason::Empty,
-                        "terminate".into(),
-                    ))
-                }
-                PacketType::Compressed => {
-                    tracing::debug!(
-                        "compressed CSTP frame received although compression is off; dropped"
-                    );
-                }
-                PacketType::Unknown(t) => {
-                    tracing::debug!(ty = t, "unknown CSTP frame type ignored");
-                }
-            }
-        }
-    }
-}
-
-async fn write_frame(wr: &mut tokio::io::WriteHalf<Tls>, frame: &[u8]) -> std::io::Result<()> {
-    wr.write_all(frame).await?;
-    wr.flush().await
-}
-
-async fn send_disconnect(wr: &mut tokio::io::WriteHalf<Tls>, ctl: &mut Vec<u8>, text: &str) {
-    ctl.clear();
-    // An empty-reason DISCONNECT tells openconnect the server ended the session (it does not reconnect).
-    let mut payload = Vec::with_capacity(1 + text.len());
-    payload.push(0u8);
-    payload.extend_from_slice(text.as_bytes());
-    if cstp::write_frame(ctl, PacketType::Disconnect, &payload).is_ok() {
-        let _ = write_frame(wr, ctl).await;
     }
 }

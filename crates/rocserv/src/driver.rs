@@ -1,0 +1,558 @@
+//! The per-tunnel driver (DESIGN.md §4): one task moves packets between the client's TUN device,
+//! the TLS stream (CSTP, protocol.md §4) and, when negotiated, the DTLS association (§5), with
+//! reused buffers and no allocation per packet on the data path.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
+use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use crate::dtls::Association;
+use crate::http_conn::Tls;
+use crate::sessions::StopReason;
+use crate::tun::{Netlink, Tun};
+use crate::udp::{Datagram, Registration};
+
+/// Why a tunnel ended, as seen by the server.
+#[derive(Debug)]
+pub enum EndReason {
+    ClientDisconnect(DisconnectReason, String),
+    ConnectionClosed,
+    Io(std::io::Error),
+    Protocol(String),
+    DeadPeer,
+    IdleTimeout,
+    SessionTimeout,
+    Stopped(StopReason),
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EndReason::ClientDisconnect(r, text) => {
+                write!(f, "client disconnected ({r:?}: '{text}')")
+            }
+            EndReason::ConnectionClosed => f.write_str("connection closed by the client"),
+            EndReason::Io(e) => write!(f, "I/O error: {e}"),
+            EndReason::Protocol(e) => write!(f, "protocol error: {e}"),
+            EndReason::DeadPeer => f.write_str("DPD timeout"),
+            EndReason::IdleTimeout => f.write_str("idle timeout"),
+            EndReason::SessionTimeout => f.write_str("session timeout"),
+            EndReason::Stopped(StopReason::Replaced) => {
+                f.write_str("replaced by a new connection with the same cookie")
+            }
+            EndReason::Stopped(StopReason::Shutdown) => f.write_str("server shutting down"),
+        }
+    }
+}
+
+impl EndReason {
+    /// Whether the session (cookie) ends with the tunnel.
+    pub fn invalidates_session(&self) -> bool {
+        match self {
+            EndReason::ClientDisconnect(r, _) => r.invalidates_session(),
+            EndReason::SessionTimeout => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Stats {
+    /// Bytes of IP packets received from the client.
+    pub bytes_in: u64,
+    /// Bytes of IP packets sent to the client.
+    pub bytes_out: u64,
+}
+
+/// Builds a new DTLS association when a ClientHello for this session arrives from `from`.
+pub type AssociationFactory = Box<dyn FnMut(SocketAddr) -> Result<Association, String> + Send>;
+
+/// The DTLS side of a tunnel.
+pub struct DtlsChannel {
+    pub new_association: AssociationFactory,
+    pub registration: Registration,
+    pub rx: mpsc::Receiver<Datagram>,
+    /// `switch-to-tcp-timeout`: no UDP input for this long → send on CSTP.
+    pub switch_to_tcp: Option<Duration>,
+}
+
+struct DtlsState {
+    ch: DtlsChannel,
+    /// The association in use.
+    active: Option<Association>,
+    /// A newer association still handshaking (a second ClientHello); replaces `active` once up.
+    pending: Option<Association>,
+    /// Send tunnel traffic over DTLS (established and heard from recently).
+    sending: bool,
+    last_rx: Instant,
+    /// Largest DPD probe payload received in the current probing burst, and when.
+    probe: Option<(usize, Instant)>,
+}
+
+/// After this long without a new MTU probe, the client's probing is over.
+const PROBE_SETTLE: Duration = Duration::from_secs(2);
+/// Probes smaller than this are ordinary DPDs, not MTU probes.
+const MIN_PROBE: usize = 256;
+
+/// Capacity of the CSTP receive buffer: one maximal frame plus slack so reads are not tiny.
+const RX_BUFFER: usize = 2 * (cstp::HEADER_LEN + cstp::MAX_PAYLOAD);
+
+pub struct Driver {
+    pub stats: Stats,
+    timers: TunnelTimers,
+    dtls: Option<DtlsState>,
+    mtu: u16,
+    /// Decrypted DTLS payloads of one datagram, reused: `arena` holds the bytes, `spans` the ends.
+    arena: Vec<u8>,
+    spans: Vec<usize>,
+}
+
+impl Driver {
+    pub fn new(timers: TunnelTimers, dtls: Option<DtlsChannel>, mtu: u16, now: Instant) -> Self {
+        Self {
+            stats: Stats::default(),
+            timers,
+            dtls: dtls.map(|ch| DtlsState {
+                ch,
+                active: None,
+                pending: None,
+                sending: false,
+                last_rx: now,
+                probe: None,
+            }),
+            mtu,
+            arena: Vec::with_capacity(4 * 2048),
+            spans: Vec::with_capacity(8),
+        }
+    }
+
+    /// The DTLS cipher in use, for logs.
+    pub fn dtls_description(&self) -> Option<String> {
+        self.dtls
+            .as_ref()?
+            .active
+            .as_ref()
+            .map(|a| a.cipher_description())
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut d = self.timers.next_deadline();
+        if let Some(st) = &self.dtls {
+            for a in [&st.active, &st.pending].into_iter().flatten() {
+                if let Some(t) = a.next_timeout() {
+                    d = d.min(t);
+                }
+            }
+            if st.sending {
+                if let Some(s) = st.ch.switch_to_tcp {
+                    d = d.min(st.last_rx + s);
+                }
+            }
+            if let Some((_, at)) = st.probe {
+                d = d.min(at + PROBE_SETTLE);
+            }
+        }
+        d
+    }
+
+    pub async fn run(
+        &mut self,
+        tls: Tls,
+        tun: &Tun,
+        netlink: &Netlink,
+        stop: &mut watch::Receiver<Option<StopReason>>,
+    ) -> EndReason {
+        let (mut rd, mut wr) = tokio::io::split(tls);
+        let mut reader = FrameReader::new(RX_BUFFER);
+        // TUN packets are read after a CSTP-header-sized gap, so the same buffer can carry the
+        // 8-byte CSTP header or the 1-byte DTLS header in front of the packet.
+        let mut tx = vec![0u8; cstp::HEADER_LEN + cstp::MAX_PAYLOAD];
+        let mut ctl = Vec::with_capacity(64);
+        let reason = loop {
+            let deadline = tokio::time::Instant::from_std(self.next_deadline());
+            let dtls_rx = async {
+                match self.dtls.as_mut() {
+                    Some(st) => st.ch.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = rd.read(reader.spare()) => {
+                    let n = match r {
+                        Ok(0) => break EndReason::ConnectionClosed,
+                        Ok(n) => n,
+                        Err(e) => break EndReason::Io(e),
+                    };
+                    reader.filled(n);
+                    let now = Instant::now();
+                    self.timers.on_receive(now);
+                    if let Some(end) = self.drain_frames(&mut reader, tun, &mut wr, &mut ctl, now).await {
+                        break end;
+                    }
+                }
+                d = dtls_rx => {
+                    if let Some(d) = d {
+                        self.on_datagram(d, tun).await;
+                    }
+                }
+                r = tun.recv(tx.get_mut(cstp::HEADER_LEN..).unwrap_or_default()) => {
+                    let n = match r {
+                        Ok(n) => n,
+                        Err(e) => break EndReason::Io(e),
+                    };
+                    if let Err(e) = self.send_packet(&mut tx, n, &mut wr).await {
+                        break EndReason::Io(e);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if let Some(end) = self.on_tick(tun, netlink, &mut wr, &mut ctl).await {
+                        break end;
+                    }
+                }
+                r = stop.changed() => {
+                    let why = if r.is_ok() { *stop.borrow() } else { Some(StopReason::Shutdown) };
+                    if let Some(why) = why {
+                        if why == StopReason::Replaced {
+                            // Tell a still-living client why, so that it does not reconnect and
+                            // steal the session back (endless flapping between two clients).
+                            send_disconnect(&mut wr, &mut ctl, "Session taken over by a new connection").await;
+                        }
+                        break EndReason::Stopped(why);
+                    }
+                }
+            }
+        };
+        let _ = wr.shutdown().await;
+        reason
+    }
+
+    /// Sends the TUN packet held in `tx[HEADER_LEN..HEADER_LEN + n]` over DTLS when it is in use,
+    /// else over CSTP.
+    async fn send_packet(
+        &mut self,
+        tx: &mut [u8],
+        n: usize,
+        wr: &mut WriteHalf<Tls>,
+    ) -> std::io::Result<()> {
+        let h = cstp::HEADER_LEN;
+        if timers::counts_as_activity(tx.get(h..h + n).unwrap_or_default()) {
+            self.timers.on_data_activity(Instant::now());
+        }
+        self.stats.bytes_out += n as u64;
+        if let Some(st) = self.dtls.as_mut().filter(|st| st.sending) {
+            if let (Some(assoc), Some(record)) = (st.active.as_mut(), tx.get_mut(h - 1..h + n)) {
+                if let Some(t) = record.first_mut() {
+                    *t = PacketType::Data.to_u8();
+                }
+                match assoc.send(record) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "DTLS send failed; using TLS");
+                        st.sending = false;
+                    }
+                }
+            }
+        }
+        let Ok(header) = cstp::encode_header(PacketType::Data, n) else {
+            return Ok(());
+        };
+        if let Some(hd) = tx.get_mut(..h) {
+            hd.copy_from_slice(&header);
+        }
+        // One frame per TLS record: a single write of the whole frame, then flush.
+        write_frame(wr, tx.get(..h + n).unwrap_or_default()).await
+    }
+
+    async fn on_datagram(&mut self, d: Datagram, tun: &Tun) {
+        let now = Instant::now();
+        let Some(st) = self.dtls.as_mut() else { return };
+        if d.hello {
+            match (st.ch.new_association)(d.from) {
+                Ok(a) => {
+                    tracing::debug!(from = %d.from, "DTLS handshake started");
+                    st.pending = Some(a);
+                }
+                Err(e) => {
+                    tracing::warn!(from = %d.from, "cannot start a DTLS association: {e}");
+                    return;
+                }
+            }
+        }
+        self.arena.clear();
+        self.spans.clear();
+        let (arena, spans) = (&mut self.arena, &mut self.spans);
+        let mut deliver = |p: &[u8]| {
+            arena.extend_from_slice(p);
+            spans.push(arena.len());
+        };
+        // Handshake records (and ChangeCipherSpec/alerts) from the address of a handshake in
+        // progress go to the pending association; application data goes to the established one,
+        // so a replayed ClientHello cannot divert a live client's traffic.
+        let handshake_record = matches!(d.data.first(), Some(20..=22));
+        let active_up = st.active.as_ref().is_some_and(|a| a.is_established());
+        let to_pending = st
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.peer() == d.from && !p.is_established())
+            && (handshake_record || !active_up);
+        let assoc = if to_pending {
+            st.pending.as_mut()
+        } else {
+            st.active.as_mut().or(st.pending.as_mut())
+        };
+        let Some(assoc) = assoc else { return };
+        let authenticated = match assoc.on_datagram(&d.data, d.from, now, &mut deliver) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(from = %d.from, error = %e, "DTLS datagram rejected");
+                0
+            }
+        };
+        if authenticated > 0 && assoc.peer() != d.from {
+            tracing::info!(old = %assoc.peer(), new = %d.from, "DTLS peer moved (NAT rebinding)");
+            assoc.set_peer(d.from);
+            st.ch.registration.set_peer(d.from);
+        }
+        if st.pending.as_ref().is_some_and(|p| p.is_established()) {
+            if let Some(new) = st.pending.take() {
+                tracing::info!(peer = %new.peer(), cipher = %new.cipher_description(), "DTLS established");
+                st.ch.registration.set_peer(new.peer());
+                st.active = Some(new);
+                st.sending = true;
+                st.last_rx = now;
+            }
+        }
+        if st.pending.as_ref().is_some_and(|p| p.is_dead()) {
+            tracing::info!(from = %d.from, "DTLS handshake failed; the client stays on TLS until it retries");
+            st.pending = None;
+        }
+        if st.active.as_ref().is_some_and(|a| a.is_dead()) {
+            tracing::info!("DTLS association closed; sending over TLS");
+            st.active = None;
+            st.sending = false;
+        }
+        if authenticated > 0 {
+            st.last_rx = now;
+            if st.active.as_ref().is_some_and(|a| a.is_established()) {
+                st.sending = true;
+            }
+            self.timers.on_receive(now);
+        }
+        self.handle_dtls_payloads(tun, now).await;
+    }
+
+    /// Acts on the payloads decrypted from one datagram (type byte + data), held in `arena`.
+    async fn handle_dtls_payloads(&mut self, tun: &Tun, now: Instant) {
+        let mut start = 0;
+        for i in 0..self.spans.len() {
+            let Some(&end) = self.spans.get(i) else { break };
+            let range = start..end;
+            start = end;
+            let Some(&ty) = self.arena.get(range.start) else {
+                continue;
+            };
+            match PacketType::from_u8(ty) {
+                PacketType::Data => {
+                    let body = self
+                        .arena
+                        .get(range.start + 1..range.end)
+                        .unwrap_or_default();
+                    if body.is_empty() {
+                        continue;
+                    }
+                    if timers::counts_as_activity(body) {
+                        self.timers.on_data_activity(now);
+                    }
+                    self.stats.bytes_in += body.len() as u64;
+                    if let Err(e) = tun.send(body).await {
+                        tracing::debug!(error = %e, "TUN write failed; packet dropped");
+                    }
+                }
+                PacketType::DpdReq => {
+                    let Some(st) = self.dtls.as_mut() else {
+                        continue;
+                    };
+                    let len = range.len().saturating_sub(1);
+                    if len >= MIN_PROBE {
+                        let max = st.probe.map_or(0, |(m, _)| m).max(len);
+                        st.probe = Some((max, now));
+                    }
+                    // Echo byte for byte with the type changed (openconnect's MTU probing
+                    // depends on it).
+                    if let (Some(a), Some(rec)) = (st.active.as_mut(), self.arena.get_mut(range)) {
+                        if let Some(t) = rec.first_mut() {
+                            *t = PacketType::DpdResp.to_u8();
+                        }
+                        if let Err(e) = a.send(rec) {
+                            tracing::debug!(error = %e, "DTLS DPD answer failed");
+                        }
+                    }
+                }
+                PacketType::DpdResp | PacketType::Keepalive => {}
+                PacketType::Disconnect => {
+                    tracing::debug!(
+                        "DISCONNECT over DTLS ignored (openconnect sends its BYE over TLS)"
+                    );
+                }
+                other => {
+                    tracing::debug!(ty = other.to_u8(), "unexpected DTLS payload type ignored")
+                }
+            }
+        }
+    }
+
+    async fn on_tick(
+        &mut self,
+        tun: &Tun,
+        netlink: &Netlink,
+        wr: &mut WriteHalf<Tls>,
+        ctl: &mut Vec<u8>,
+    ) -> Option<EndReason> {
+        let now = Instant::now();
+        if let Some(st) = self.dtls.as_mut() {
+            for a in [st.active.as_mut(), st.pending.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if a.next_timeout().is_some_and(|t| t <= now) {
+                    a.on_timeout(now);
+                }
+            }
+            if st.sending
+                && st
+                    .ch
+                    .switch_to_tcp
+                    .is_some_and(|s| now.duration_since(st.last_rx) >= s)
+            {
+                tracing::info!(
+                    "no UDP from the client for switch-to-tcp-timeout; sending over TLS"
+                );
+                st.sending = false;
+            }
+            if let Some((max, at)) = st.probe {
+                if now.duration_since(at) >= PROBE_SETTLE {
+                    st.probe = None;
+                    // The client's tunnel MTU is the largest probe that reached us.
+                    let probed = u16::try_from(max).unwrap_or(u16::MAX);
+                    if probed < self.mtu && probed >= rocserv_proto::mtu::MIN_LINK_MTU {
+                        match tun.set_mtu(netlink, probed).await {
+                            Ok(()) => {
+                                tracing::info!(
+                                    old = self.mtu,
+                                    new = probed,
+                                    "TUN MTU lowered to the client's probed MTU"
+                                );
+                                self.mtu = probed;
+                            }
+                            Err(e) => tracing::warn!("cannot lower the TUN MTU: {e}"),
+                        }
+                    }
+                }
+            }
+        }
+        match self.timers.poll(now) {
+            TimerAction::None => None,
+            TimerAction::SendDpd => {
+                ctl.clear();
+                let _ = cstp::write_frame(ctl, PacketType::DpdReq, &[]);
+                write_frame(wr, ctl).await.err().map(EndReason::Io)
+            }
+            TimerAction::DeadPeer => Some(EndReason::DeadPeer),
+            TimerAction::IdleTimeout => {
+                send_disconnect(wr, ctl, "Idle timeout").await;
+                Some(EndReason::IdleTimeout)
+            }
+            TimerAction::SessionTimeout => {
+                send_disconnect(wr, ctl, "Session timeout").await;
+                Some(EndReason::SessionTimeout)
+            }
+        }
+    }
+
+    /// Handles every complete CSTP frame in the buffer. Returns Some when the tunnel must end.
+    async fn drain_frames(
+        &mut self,
+        reader: &mut FrameReader,
+        tun: &Tun,
+        wr: &mut WriteHalf<Tls>,
+        ctl: &mut Vec<u8>,
+        now: Instant,
+    ) -> Option<EndReason> {
+        loop {
+            let frame = match reader.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => return None,
+                Err(e) => return Some(EndReason::Protocol(format!("bad CSTP frame: {e:?}"))),
+            };
+            match frame.ty {
+                PacketType::Data => {
+                    let pkt = frame.payload;
+                    if pkt.is_empty() {
+                        continue;
+                    }
+                    if let Some(st) = self.dtls.as_mut().filter(|st| st.sending) {
+                        // Data on TLS while DTLS is up: the client fell back to TLS.
+                        tracing::debug!(
+                            "client sends over TLS: DTLS not in use until it is heard again"
+                        );
+                        st.sending = false;
+                    }
+                    if timers::counts_as_activity(pkt) {
+                        self.timers.on_data_activity(now);
+                    }
+                    self.stats.bytes_in += pkt.len() as u64;
+                    if let Err(e) = tun.send(pkt).await {
+                        tracing::debug!(error = %e, "TUN write failed; packet dropped");
+                    }
+                }
+                PacketType::DpdReq => {
+                    // Answer with the same payload.
+                    ctl.clear();
+                    let _ = cstp::write_frame(ctl, PacketType::DpdResp, frame.payload);
+                    if let Err(e) = write_frame(wr, ctl).await {
+                        return Some(EndReason::Io(e));
+                    }
+                }
+                PacketType::DpdResp | PacketType::Keepalive => {}
+                PacketType::Disconnect => {
+                    let (reason, text) = cstp::parse_disconnect(frame.payload);
+                    return Some(EndReason::ClientDisconnect(reason, text));
+                }
+                PacketType::Terminate => {
+                    return Some(EndReason::ClientDisconnect(
+                        DisconnectReason::Empty,
+                        "terminate".into(),
+                    ))
+                }
+                PacketType::Compressed => {
+                    tracing::debug!(
+                        "compressed CSTP frame received although compression is off; dropped"
+                    );
+                }
+                PacketType::Unknown(t) => {
+                    tracing::debug!(ty = t, "unknown CSTP frame type ignored");
+                }
+            }
+        }
+    }
+}
+
+pub async fn write_frame(wr: &mut WriteHalf<Tls>, frame: &[u8]) -> std::io::Result<()> {
+    wr.write_all(frame).await?;
+    wr.flush().await
+}
+
+pub async fn send_disconnect(wr: &mut WriteHalf<Tls>, ctl: &mut Vec<u8>, text: &str) {
+    ctl.clear();
+    // A DISCONNECT tells openconnect the server ended the session (it does not reconnect).
+    let mut payload = Vec::with_capacity(1 + text.len());
+    payload.push(0u8);
+    payload.extend_from_slice(text.as_bytes());
+    if cstp::write_frame(ctl, PacketType::Disconnect, &payload).is_ok() {
+        let _ = write_frame(wr, ctl).await;
+    }
+}

@@ -1,0 +1,367 @@
+//! The UDP endpoint for DTLS (DESIGN.md §4, protocol.md §5.1, §5.6): one socket per listen address
+//! serves every session. A datagram is routed by its source address when that address belongs to a
+//! session; a ClientHello from a new address is routed by its session_id, and only to a live,
+//! authenticated session that offered DTLS with that id; any other datagram from an unknown
+//! address is offered to the sessions last seen at the same IP (NAT rebinding: the session moves
+//! only if the datagram authenticates under its association). Nothing about an unknown datagram
+//! reaches the TLS library.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use rocserv_proto::dtls::{peek_client_hello, APP_ID_LEN};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+/// Per-session queue depth: datagrams beyond it are dropped (UDP semantics).
+const SESSION_QUEUE: usize = 512;
+/// A rebinding candidate datagram is offered to at most this many sessions.
+const MAX_REBIND_CANDIDATES: usize = 4;
+/// Largest datagram we accept.
+const MAX_DATAGRAM: usize = 65536;
+
+/// One datagram for a session.
+#[derive(Debug)]
+pub struct Datagram {
+    pub data: Vec<u8>,
+    pub from: SocketAddr,
+    /// The datagram is a ClientHello that carried this session's id.
+    pub hello: bool,
+}
+
+struct Route {
+    id: [u8; APP_ID_LEN],
+    tx: mpsc::Sender<Datagram>,
+    /// The peer address the session currently uses, if any.
+    peer: Option<SocketAddr>,
+    /// The address of the latest ClientHello (a handshake in progress); at most one per session,
+    /// so spoofed hellos cannot grow the address table.
+    pending: Option<SocketAddr>,
+    /// The client's IP (TLS peer or last DTLS peer), for rebinding candidates.
+    ip: IpAddr,
+}
+
+#[derive(Default)]
+struct Routes {
+    by_tunnel: HashMap<u64, Route>,
+    by_id: HashMap<[u8; APP_ID_LEN], u64>,
+    by_addr: HashMap<SocketAddr, u64>,
+}
+
+impl Routes {
+    fn remove(&mut self, tunnel: u64) {
+        if let Some(r) = self.by_tunnel.remove(&tunnel) {
+            if self.by_id.get(&r.id) == Some(&tunnel) {
+                self.by_id.remove(&r.id);
+            }
+            for p in [r.peer, r.pending].into_iter().flatten() {
+                if self.by_addr.get(&p) == Some(&tunnel) {
+                    self.by_addr.remove(&p);
+                }
+            }
+        }
+    }
+}
+
+/// Counters of datagrams the endpoint dropped, for logs.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Drops {
+    pub unknown: u64,
+    pub queue_full: u64,
+}
+
+pub struct UdpEndpoint {
+    pub sock: Arc<UdpSocket>,
+    routes: Mutex<Routes>,
+    drops: Mutex<Drops>,
+}
+
+/// Deregisters a session's route when its tunnel ends.
+pub struct Registration {
+    endpoint: Arc<UdpEndpoint>,
+    tunnel: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.endpoint.lock().remove(self.tunnel);
+    }
+}
+
+impl Registration {
+    /// The session's association authenticated a datagram from `addr`: route that address here.
+    pub fn set_peer(&self, addr: SocketAddr) {
+        let mut routes = self.endpoint.lock();
+        let Some(route) = routes.by_tunnel.get_mut(&self.tunnel) else {
+            return;
+        };
+        let old = route.peer.replace(addr);
+        if route.pending == Some(addr) {
+            route.pending = None;
+        }
+        route.ip = addr.ip();
+        if let Some(old) = old.filter(|o| *o != addr) {
+            if routes.by_addr.get(&old) == Some(&self.tunnel) {
+                routes.by_addr.remove(&old);
+            }
+        }
+        routes.by_addr.insert(addr, self.tunnel);
+    }
+}
+
+impl UdpEndpoint {
+    /// Binds `host:port` (all addresses, dual-stack, when `host` is None).
+    pub fn bind(host: Option<&str>, port: u16) -> std::io::Result<Vec<std::net::UdpSocket>> {
+        use std::net::ToSocketAddrs as _;
+        let addrs: Vec<SocketAddr> = match host {
+            Some(h) => (h, port)
+                .to_socket_addrs()
+                .map_err(|e| std::io::Error::new(e.kind(), format!("udp listen host '{h}': {e}")))?
+                .collect(),
+            None => vec![SocketAddr::new(
+                std::net::Ipv6Addr::UNSPECIFIED.into(),
+                port,
+            )],
+        };
+        let mut out = Vec::new();
+        for addr in addrs {
+            let domain = if addr.is_ipv4() {
+                socket2::Domain::IPV4
+            } else {
+                socket2::Domain::IPV6
+            };
+            let sock =
+                socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+            if addr.is_ipv6() {
+                sock.set_only_v6(!addr.ip().is_unspecified())?;
+            }
+            sock.set_nonblocking(true)?;
+            let _ = sock.set_recv_buffer_size(4 << 20);
+            let _ = sock.set_send_buffer_size(4 << 20);
+            sock.bind(&addr.into()).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen on {addr}/udp (udp-port): {e}"),
+                )
+            })?;
+            out.push(sock.into());
+        }
+        Ok(out)
+    }
+
+    pub fn new(sock: UdpSocket) -> Arc<Self> {
+        Arc::new(Self {
+            sock: Arc::new(sock),
+            routes: Mutex::new(Routes::default()),
+            drops: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn local_port(&self) -> Option<u16> {
+        self.sock.local_addr().ok().map(|a| a.port())
+    }
+
+    /// Announces a session that offered DTLS with `id`; its datagrams arrive on the returned receiver.
+    pub fn register(
+        self: &Arc<Self>,
+        tunnel: u64,
+        id: [u8; APP_ID_LEN],
+        client_ip: IpAddr,
+    ) -> (Registration, mpsc::Receiver<Datagram>) {
+        let (tx, rx) = mpsc::channel(SESSION_QUEUE);
+        let mut routes = self.lock();
+        routes.remove(tunnel);
+        routes.by_id.insert(id, tunnel);
+        routes.by_tunnel.insert(
+            tunnel,
+            Route {
+                id,
+                tx,
+                peer: None,
+                pending: None,
+                ip: client_ip,
+            },
+        );
+        (
+            Registration {
+                endpoint: self.clone(),
+                tunnel,
+            },
+            rx,
+        )
+    }
+
+    /// Where a datagram goes: a list of (tunnel, is_hello) targets.
+    fn route(&self, data: &[u8], from: SocketAddr) -> Vec<(mpsc::Sender<Datagram>, bool)> {
+        let mut routes = self.lock();
+        // A ClientHello carrying a live id starts (or restarts) an association, even from a known
+        // address (the client may re-handshake after a CSTP reconnect gave it a new id).
+        if let Some(hello) = peek_client_hello(data) {
+            if let Ok(id) = <[u8; APP_ID_LEN]>::try_from(hello.session_id) {
+                if let Some(&tunnel) = routes.by_id.get(&id) {
+                    if let Some(r) = routes.by_tunnel.get_mut(&tunnel) {
+                        let tx = r.tx.clone();
+                        // Handshake datagrams that follow come from the same address.
+                        let old = if r.peer == Some(from) {
+                            None
+                        } else {
+                            r.pending.replace(from)
+                        };
+                        if let Some(old) = old.filter(|o| *o != from && Some(*o) != r.peer) {
+                            if routes.by_addr.get(&old) == Some(&tunnel) {
+                                routes.by_addr.remove(&old);
+                            }
+                        }
+                        routes.by_addr.insert(from, tunnel);
+                        return vec![(tx, true)];
+                    }
+                }
+            }
+        }
+        if let Some(r) = routes
+            .by_addr
+            .get(&from)
+            .and_then(|t| routes.by_tunnel.get(t))
+        {
+            return vec![(r.tx.clone(), false)];
+        }
+        routes
+            .by_tunnel
+            .values()
+            .filter(|r| r.peer.is_some() && r.ip == from.ip())
+            .take(MAX_REBIND_CANDIDATES)
+            .map(|r| (r.tx.clone(), false))
+            .collect()
+    }
+
+    /// Receives datagrams forever and hands them to their sessions.
+    pub async fn run(self: Arc<Self>) {
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        loop {
+            let (n, from) = match self.sock.recv_from(&mut buf).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            };
+            let from = normalise(from);
+            let data = buf.get(..n).unwrap_or_default();
+            let targets = self.route(data, from);
+            if targets.is_empty() {
+                let mut d = self.drops.lock().unwrap_or_else(|p| p.into_inner());
+                d.unknown += 1;
+                if d.unknown.is_power_of_two() {
+                    tracing::debug!(from = %from, total = d.unknown, "datagram from an unknown peer dropped");
+                }
+                continue;
+            }
+            for (tx, hello) in targets {
+                if tx
+                    .try_send(Datagram {
+                        data: data.to_vec(),
+                        from,
+                        hello,
+                    })
+                    .is_err()
+                {
+                    self.drops
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .queue_full += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Turns `::ffff:a.b.c.d` into `a.b.c.d`.
+pub fn normalise(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello_with(id: &[u8; 32]) -> Vec<u8> {
+        let mut d = vec![0x16, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x67];
+        d.extend_from_slice(&[0x01, 0, 0, 0x5b, 0, 0, 0, 0, 0, 0, 0, 0x5b, 0xfe, 0xfd]);
+        d.extend_from_slice(&[0x11; 32]);
+        d.push(32);
+        d.extend_from_slice(id);
+        d.extend_from_slice(&[0, 2, 0, 0xa9, 1, 0]);
+        d
+    }
+
+    async fn endpoint() -> Arc<UdpEndpoint> {
+        UdpEndpoint::new(UdpSocket::bind("127.0.0.1:0").await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn hello_with_a_live_id_is_routed_and_binds_the_address() {
+        let ep = endpoint().await;
+        let (reg, mut rx) = ep.register(7, [5; 32], "192.0.2.1".parse().unwrap());
+        let from: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        let t = ep.route(&hello_with(&[5; 32]), from);
+        assert_eq!(t.len(), 1);
+        assert!(t[0].1);
+        // the next datagram from that address follows, even though it is no hello
+        assert_eq!(ep.route(&[0x17, 0xfe, 0xfd], from).len(), 1);
+        drop(reg);
+        assert!(ep.route(&[0x17, 0xfe, 0xfd], from).is_empty());
+        assert!(ep.route(&hello_with(&[5; 32]), from).is_empty());
+        rx.close();
+    }
+
+    #[tokio::test]
+    async fn spoofed_hellos_keep_one_pending_address_per_session() {
+        let ep = endpoint().await;
+        let (_reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
+        for port in 1000..1100u16 {
+            let from = SocketAddr::new("198.51.100.7".parse().unwrap(), port);
+            assert_eq!(ep.route(&hello_with(&[5; 32]), from).len(), 1);
+        }
+        assert_eq!(ep.lock().by_addr.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_and_garbage_go_nowhere() {
+        let ep = endpoint().await;
+        let (_reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
+        let from: SocketAddr = "198.51.100.9:5000".parse().unwrap();
+        assert!(ep.route(&hello_with(&[6; 32]), from).is_empty());
+        assert!(ep.route(b"garbage", from).is_empty());
+        assert!(ep.route(&[], from).is_empty());
+    }
+
+    #[tokio::test]
+    async fn rebinding_candidates_share_the_ip_and_need_an_established_peer() {
+        let ep = endpoint().await;
+        let (reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
+        let newport: SocketAddr = "192.0.2.1:6000".parse().unwrap();
+        assert!(
+            ep.route(b"\x17record", newport).is_empty(),
+            "no association yet"
+        );
+        reg.set_peer("192.0.2.1:5000".parse().unwrap());
+        assert_eq!(ep.route(b"\x17record", newport).len(), 1);
+        assert!(ep
+            .route(b"\x17record", "203.0.113.1:6000".parse().unwrap())
+            .is_empty());
+        reg.set_peer(newport);
+        let old: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+        assert!(!ep.lock().by_addr.contains_key(&old));
+    }
+}
