@@ -10,7 +10,7 @@ write_env() {
   echo "cpu: $(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo) x $(nproc)"
   echo "mem: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "os: $(. /etc/os-release; echo "$PRETTY_NAME")"
-  echo "rocserv: $ROCSERV ($("$ROCSERV" --version 2>/dev/null | head -1 || echo '?'); git $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'))"
+  echo "rocserv: $ROCSERV ($("$ROCSERV" --version 2>/dev/null | head -1 || echo '?'); built $(date -u -r "$ROCSERV" +%FT%TZ 2>/dev/null); sha256 $(sha256sum "$ROCSERV" 2>/dev/null | cut -c1-16); repo HEAD $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'))"
   echo "ocserv: $OCSERV ($(dpkg-query -W -f='${Version}' ocserv 2>/dev/null))"
   echo "openconnect: $(dpkg-query -W -f='${Version}' openconnect 2>/dev/null); iperf3: $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null)"
   echo "settings: servers=${SERVERS[*]} sections=$SECTIONS reps=$REPS duration=${DUR}s(+1s omitted) pings=$PINGS setup_reps=$SETUP_REPS sessions=$SESSIONS quiet_wait=${QUIET_WAIT}s max_load=${MAX_LOAD}%"
