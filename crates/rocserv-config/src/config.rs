@@ -156,6 +156,8 @@ pub struct Config {
     pub dtls_psk: bool,
     /// `dtls-legacy` (default true).
     pub dtls_legacy: bool,
+    /// `match-tls-dtls-ciphers`: the PSK DTLS cipher must be the TLS session's; no legacy DTLS.
+    pub match_tls_dtls_ciphers: bool,
     /// `no-udp`: never offer DTLS (default false).
     pub no_udp: bool,
     /// `switch-to-tcp-timeout` (seconds, default 25; 0 disables): with no UDP input for this
@@ -253,6 +255,7 @@ impl Default for Config {
             cisco_client_compat: false,
             dtls_psk: true,
             dtls_legacy: true,
+            match_tls_dtls_ciphers: false,
             no_udp: false,
             switch_to_tcp_timeout: DEFAULT_SWITCH_TO_TCP_TIMEOUT,
             use_occtl: false,

@@ -93,7 +93,7 @@ pub const KEYS: &[KeyInfo] = &[
     k("cert-group-oid", V, I),
     k("ocsp-response", V, N),
     k("tls-priorities", V, I),
-    k("match-tls-dtls-ciphers", V, N),
+    k("match-tls-dtls-ciphers", V, I),
     // §1.5 authentication and accounting
     k("auth", V, I),
     k("enable-auth", V, I),
@@ -253,7 +253,7 @@ mod tests {
         let keys = implemented_keys();
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
         assert!(!keys.contains(&"ban-time") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 69);
+        assert_eq!(keys.len(), 70);
     }
 
     #[test]

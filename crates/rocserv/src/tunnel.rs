@@ -72,6 +72,20 @@ fn set_family_lists(env: &mut ScriptEnv, name: &str, items: &[(bool, String)]) {
     env.set_list(&format!("{name}6"), &pick(Some(false)));
 }
 
+/// The OpenSSL PSK cipher with the same AEAD as a TLS suite (`match-tls-dtls-ciphers`), from the
+/// rustls suite name (e.g. `TLS13_AES_256_GCM_SHA384`, `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`).
+fn psk_cipher_for(tls_suite: &str) -> Option<&'static str> {
+    if tls_suite.contains("AES_256_GCM") {
+        Some("PSK-AES256-GCM-SHA384")
+    } else if tls_suite.contains("AES_128_GCM") {
+        Some("PSK-AES128-GCM-SHA256")
+    } else if tls_suite.contains("CHACHA20_POLY1305") {
+        Some("PSK-CHACHA20-POLY1305")
+    } else {
+        None
+    }
+}
+
 fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String> {
     let ms = req
         .dtls_master_secret
@@ -186,9 +200,11 @@ impl Server {
         if self.udp.is_none() || self.cfg.no_udp {
             return None;
         }
+        let cfg = &self.cfg;
         let policy = DtlsPolicy {
-            psk: self.cfg.dtls_psk,
-            legacy: self.cfg.dtls_legacy,
+            psk: cfg.dtls_psk,
+            // ocserv: cisco-client-compat turns legacy DTLS on; match-tls-dtls-ciphers turns it off.
+            legacy: (cfg.dtls_legacy || cfg.cisco_client_compat) && !cfg.match_tls_dtls_ciphers,
         };
         dtls_proto::select_mode(req, policy)
     }
@@ -211,6 +227,17 @@ impl Server {
         let sock = ep.sock.clone();
         let factory: AssociationFactory = match &mode {
             DtlsMode::Psk => {
+                let only =
+                    if self.cfg.match_tls_dtls_ciphers {
+                        let tls_suite = conn.tls.get_ref().1.negotiated_cipher_suite();
+                        let psk_cipher =
+                            tls_suite.and_then(|s| psk_cipher_for(&format!("{:?}", s.suite())));
+                        Some(psk_cipher.ok_or(
+                            "match-tls-dtls-ciphers: no PSK cipher matches the TLS cipher",
+                        )?)
+                    } else {
+                        None
+                    };
                 let psk = conn
                     .tls
                     .get_ref()
@@ -221,6 +248,7 @@ impl Server {
                     Association::psk(
                         &ctx,
                         psk,
+                        only,
                         DTLS_DATAGRAM_MTU,
                         UdpTx {
                             sock: sock.clone(),

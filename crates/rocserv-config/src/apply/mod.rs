@@ -306,6 +306,7 @@ impl<'a> Builder<'a> {
             "tunnel-all-dns" => cfg.tunnel_all_dns = val::boolean(c)?,
             "mtu" => cfg.mtu = Some(val::mtu(c)?),
             "dtls-psk" => cfg.dtls_psk = val::boolean(c)?,
+            "match-tls-dtls-ciphers" => cfg.match_tls_dtls_ciphers = val::boolean(c)?,
             "dtls-legacy" => cfg.dtls_legacy = val::boolean(c)?,
             "no-udp" => cfg.no_udp = val::boolean(c)?,
             "switch-to-tcp-timeout" => cfg.switch_to_tcp_timeout = val::u32_value(c)?,

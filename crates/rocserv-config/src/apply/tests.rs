@@ -43,6 +43,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("dtls-psk", "false"),
     ("dtls-legacy", "false"),
     ("no-udp", "true"),
+    ("match-tls-dtls-ciphers", "true"),
     ("switch-to-tcp-timeout", "10"),
     ("cisco-client-compat", "true"),
     ("auth-timeout", "10"),

@@ -35,15 +35,17 @@ impl Association {
     /// PSK-NEGOTIATE (protocol.md §5.2): `psk` is the 32 bytes exported from the TLS session of
     /// the CONNECT; `mtu` is the tunnel MTU announced to the client (a tunnel packet of that size
     /// plus the type byte fits one record). The first datagram is expected to be the ClientHello
-    /// whose session_id is the App-ID.
+    /// whose session_id is the App-ID. `only` limits the handshake to one OpenSSL cipher
+    /// (`match-tls-dtls-ciphers`: the DTLS cipher must be the TLS session's).
     pub fn psk(
         ctx: &DtlsContexts,
         psk: [u8; 32],
+        only: Option<&str>,
         mtu: u16,
         tx: UdpTx,
     ) -> Result<Association, DtlsError> {
         Ok(Self {
-            inner: Inner::Openssl(OpensslAssoc::psk(ctx, psk, mtu, tx)?),
+            inner: Inner::Openssl(OpensslAssoc::psk(ctx, psk, only, mtu, tx)?),
         })
     }
 

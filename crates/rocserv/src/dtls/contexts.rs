@@ -24,7 +24,8 @@ const OP_NO_ENCRYPT_THEN_MAC: u64 = 1 << 19;
 pub(crate) const PSK_CIPHERS: &str = "PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:\
                                       PSK-AES128-GCM-SHA256:PSK-AES256-CCM:PSK-AES128-CCM";
 /// The only suites a legacy 1.2 session can have (`Legacy12Suite`).
-pub(crate) const LEGACY_CIPHERS: &str = "AES128-GCM-SHA256:AES256-GCM-SHA384";
+pub(crate) const LEGACY_CIPHERS: &str = "AES128-GCM-SHA256:AES256-GCM-SHA384:\
+                                         ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
 
 /// The 32-byte PSK of one association; wiped on drop, never printed.
 pub(crate) struct PskKey(pub(crate) [u8; 32]);

@@ -70,11 +70,15 @@ impl OpensslAssoc {
     pub(crate) fn psk(
         ctx: &DtlsContexts,
         psk: [u8; 32],
+        only: Option<&str>,
         mtu: u16,
         tx: UdpTx,
     ) -> Result<Self, DtlsError> {
         let key = PskKey(psk);
         let mut ssl = Ssl::new(&ctx.psk)?;
+        if let Some(cipher) = only {
+            ssl.set_cipher_list(cipher)?;
+        }
         ssl.set_mtu(link_mtu(mtu))?;
         ssl.set_ex_data(ctx.psk_idx, key);
         Self::start(ssl, Mode::Psk, tx)

@@ -15,7 +15,7 @@ async fn established() -> (Arc<UdpSocket>, Association, Client) {
     let sock = server_socket().await;
     let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
@@ -77,7 +77,7 @@ async fn psk_wrong_key_fails_without_panicking() {
     let sock = server_socket().await;
     let mut client = psk_client([0x43; 32], None, local(&sock));
     let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
@@ -96,7 +96,7 @@ async fn send_before_handshake_is_refused() {
     let ctx = contexts();
     let sock = server_socket().await;
     let peer = local(&sock);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
@@ -113,7 +113,7 @@ async fn retransmission_timer_resends_the_server_flight() {
     let sock = server_socket().await;
     let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
@@ -150,7 +150,7 @@ async fn psk_client_presenting_the_app_id_as_session_id_gets_a_full_psk_handshak
     let app_id = [0xE8; 32];
     let mut client = psk_client(KEY, Some(app_id), local(&sock));
     let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };

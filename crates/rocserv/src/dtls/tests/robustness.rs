@@ -11,7 +11,7 @@ async fn established() -> (Arc<UdpSocket>, Association, Client) {
     let sock = server_socket().await;
     let mut client = psk_client(KEY, None, local(&sock));
     let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, 1400, tx(&sock, peer)) {
+    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
