@@ -4,7 +4,9 @@ use libfuzzer_sys::fuzz_target;
 use rocserv_proto::cstp::{self, FrameReader};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&step, rest)) = data.split_first() else { return };
+    let Some((&step, rest)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step).max(1);
     let mut reader = FrameReader::new(2 * (cstp::HEADER_LEN + cstp::MAX_PAYLOAD));
     for chunk in rest.chunks(step) {
