@@ -77,9 +77,6 @@ fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
     if cfg.use_occtl {
         out.push("use-occtl: the control socket (rocctl) is not implemented yet");
     }
-    if cfg.config_per_user.is_some() || cfg.config_per_group.is_some() {
-        out.push("config-per-user/config-per-group: per-user and per-group files are not implemented yet");
-    }
     if cfg.auto_select_group || cfg.default_select_group.is_some() {
         out.push("auto-select-group/default-select-group: not implemented yet");
     }
@@ -247,7 +244,6 @@ async fn run(
         Duration::from_secs(u64::from(cfg.cookie_timeout)),
         cfg.session_timeout
             .map(|s| Duration::from_secs(u64::from(s))),
-        cfg.max_same_clients,
     );
     if udp_sockets.len() > 1 {
         tracing::warn!("udp listen host resolves to several addresses; DTLS uses only the first");

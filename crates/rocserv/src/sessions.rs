@@ -73,6 +73,8 @@ pub enum Refusal {
     TooManySessions { max: u32 },
     /// No IPv4 address left in the pool: 503, the client may retry later.
     PoolExhausted,
+    /// The user's `explicit-ipv4` is leased to another session.
+    AddressInUse(Ipv4Addr),
     /// The pool cannot serve this session (no IPv4 pool configured).
     NoPool,
 }
@@ -97,6 +99,8 @@ enum State {
 struct Session {
     username: String,
     group: String,
+    /// When authentication succeeded: `session-timeout` counts from here, not from a reconnect.
+    created: Instant,
     session_deadline: Option<Instant>,
     lease: Option<Ipv4Lease>,
     state: State,
@@ -112,7 +116,18 @@ pub struct SessionStore {
     inner: Mutex<Inner>,
     cookie_timeout: Duration,
     session_timeout: Option<Duration>,
-    max_same_clients: u32,
+}
+
+/// The limits that apply to one user's tunnel (global values, overridden by per-user and
+/// per-group files).
+#[derive(Debug, Clone, Default)]
+pub struct ClaimPolicy {
+    /// `max-same-clients` (0 = unlimited).
+    pub max_same_clients: u32,
+    /// `explicit-ipv4`: lease exactly this address.
+    pub explicit_ipv4: Option<Ipv4Addr>,
+    /// `session-timeout`, counted from the login.
+    pub session_timeout: Option<Duration>,
 }
 
 /// What the caller needs to create a session.
@@ -126,7 +141,6 @@ impl SessionStore {
         pool: Option<Ipv4Pool>,
         cookie_timeout: Duration,
         session_timeout: Option<Duration>,
-        max_same_clients: u32,
     ) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -136,7 +150,6 @@ impl SessionStore {
             }),
             cookie_timeout,
             session_timeout,
-            max_same_clients,
         }
     }
 
@@ -155,6 +168,7 @@ impl SessionStore {
         let session = Session {
             username: new.username.to_owned(),
             group: new.group.to_owned(),
+            created: now,
             session_deadline: self.session_timeout.map(|t| now + t),
             lease: None,
             state: State::Idle {
@@ -176,8 +190,18 @@ impl SessionStore {
             .count()
     }
 
-    /// Tries to start a tunnel for the session of `hash`. `seed` is random (for non-predictable leases).
-    pub fn claim(&self, hash: &CookieHash, now: Instant, seed: u64) -> Claim {
+    /// The user and group of a session, to read their per-user/per-group configuration.
+    pub fn identity(&self, hash: &CookieHash) -> Option<(String, String)> {
+        let guard = self.lock();
+        guard
+            .sessions
+            .get(hash)
+            .map(|s| (s.username.clone(), s.group.clone()))
+    }
+
+    /// Tries to start a tunnel for the session of `hash` under the user's effective `policy`.
+    /// `seed` is random (for non-predictable leases).
+    pub fn claim(&self, hash: &CookieHash, now: Instant, seed: u64, policy: &ClaimPolicy) -> Claim {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let Some(session) = inner.sessions.get(hash) else {
@@ -189,7 +213,11 @@ impl SessionStore {
                 return Claim::Refused(Refusal::BadCookie);
             }
         }
-        if session.session_deadline.is_some_and(|d| d <= now) {
+        let deadline = match policy.session_timeout {
+            Some(t) => Some(session.created + t),
+            None => session.session_deadline,
+        };
+        if deadline.is_some_and(|d| d <= now) {
             if !matches!(session.state, State::Connected(_)) {
                 Self::remove_locked(inner, hash);
             }
@@ -204,12 +232,9 @@ impl SessionStore {
             }
         }
         let username = session.username.clone();
-        if self.max_same_clients > 0
-            && Self::live_sessions_of(inner, &username, hash) >= self.max_same_clients as usize
-        {
-            return Claim::Refused(Refusal::TooManySessions {
-                max: self.max_same_clients,
-            });
+        let max = policy.max_same_clients;
+        if max > 0 && Self::live_sessions_of(inner, &username, hash) >= max as usize {
+            return Claim::Refused(Refusal::TooManySessions { max });
         }
         let Some(pool) = inner.pool.as_mut() else {
             return Claim::Refused(Refusal::NoPool);
@@ -217,11 +242,18 @@ impl SessionStore {
         let netmask = pool.netmask();
         let lease = match inner.sessions.get(hash).and_then(|s| s.lease) {
             Some(lease) => lease,
-            None => match pool.allocate(&username, seed) {
-                Ok(lease) => lease,
-                Err(PoolError::Exhausted) => return Claim::Refused(Refusal::PoolExhausted),
-                Err(_) => return Claim::Refused(Refusal::PoolExhausted),
-            },
+            None => {
+                let leased = match policy.explicit_ipv4 {
+                    Some(addr) => pool.allocate_explicit(addr),
+                    None => pool.allocate(&username, seed),
+                };
+                match leased {
+                    Ok(lease) => lease,
+                    Err(PoolError::Exhausted) => return Claim::Refused(Refusal::PoolExhausted),
+                    Err(PoolError::InUse(a)) => return Claim::Refused(Refusal::AddressInUse(a)),
+                    Err(_) => return Claim::Refused(Refusal::PoolExhausted),
+                }
+            }
         };
         let tunnel_id = inner.next_tunnel_id;
         inner.next_tunnel_id += 1;
@@ -231,6 +263,7 @@ impl SessionStore {
             return Claim::Refused(Refusal::BadCookie);
         };
         session.lease = Some(lease);
+        session.session_deadline = deadline;
         session.state = State::Connected(TunnelSlot {
             id: tunnel_id,
             stop: stop_tx,
@@ -340,9 +373,34 @@ impl SessionStore {
 mod tests {
     use super::*;
 
-    fn store(max_same: u32) -> SessionStore {
+    /// A store and the policy its tests claim with.
+    struct Store {
+        s: SessionStore,
+        policy: ClaimPolicy,
+    }
+
+    impl std::ops::Deref for Store {
+        type Target = SessionStore;
+        fn deref(&self) -> &SessionStore {
+            &self.s
+        }
+    }
+
+    impl Store {
+        fn claim(&self, h: &CookieHash, now: Instant, seed: u64) -> Claim {
+            self.s.claim(h, now, seed, &self.policy)
+        }
+    }
+
+    fn store(max_same: u32) -> Store {
         let pool = Ipv4Pool::new("10.9.0.0/29".parse().unwrap(), true).unwrap();
-        SessionStore::new(Some(pool), Duration::from_secs(300), None, max_same)
+        Store {
+            s: SessionStore::new(Some(pool), Duration::from_secs(300), None),
+            policy: ClaimPolicy {
+                max_same_clients: max_same,
+                ..ClaimPolicy::default()
+            },
+        }
     }
 
     fn new_session(s: &SessionStore, user: &str, byte: u8, now: Instant) -> CookieHash {
@@ -469,13 +527,55 @@ mod tests {
             Some(pool),
             Duration::from_secs(300),
             Some(Duration::from_secs(60)),
-            0,
         );
         let now = Instant::now();
         let h = new_session(&s, "alice", 1, now);
         assert!(matches!(
-            s.claim(&h, now + Duration::from_secs(61), 1),
+            s.claim(
+                &h,
+                now + Duration::from_secs(61),
+                1,
+                &ClaimPolicy::default()
+            ),
             Claim::Refused(Refusal::SessionExpired)
         ));
+    }
+
+    #[test]
+    fn per_user_session_timeout_counts_from_the_login() {
+        let s = store(0);
+        let now = Instant::now();
+        let h = new_session(&s, "alice", 1, now);
+        let policy = ClaimPolicy {
+            session_timeout: Some(Duration::from_secs(30)),
+            ..ClaimPolicy::default()
+        };
+        let g = grant(s.s.claim(&h, now + Duration::from_secs(10), 1, &policy));
+        assert_eq!(g.session_deadline, Some(now + Duration::from_secs(30)));
+        let _ = g.done.send(true);
+        s.end_tunnel(&h, g.tunnel_id, false, now + Duration::from_secs(20));
+        assert!(matches!(
+            s.s.claim(&h, now + Duration::from_secs(31), 1, &policy),
+            Claim::Refused(Refusal::SessionExpired)
+        ));
+    }
+
+    #[test]
+    fn explicit_address_is_leased_and_kept_exclusive() {
+        let s = store(0);
+        let now = Instant::now();
+        let a = new_session(&s, "alice", 1, now);
+        let b = new_session(&s, "bob", 2, now);
+        let fixed: Ipv4Addr = "10.9.0.5".parse().unwrap();
+        let policy = ClaimPolicy {
+            explicit_ipv4: Some(fixed),
+            ..ClaimPolicy::default()
+        };
+        let g = grant(s.s.claim(&a, now, 1, &policy));
+        assert_eq!(g.lease.remote, fixed);
+        assert!(
+            matches!(s.s.claim(&b, now, 1, &policy), Claim::Refused(Refusal::AddressInUse(x)) if x == fixed)
+        );
+        assert_eq!(s.identity(&a), Some(("alice".into(), String::new())));
     }
 }

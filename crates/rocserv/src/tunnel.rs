@@ -19,8 +19,9 @@ use crate::dtls::{Association, UdpTx};
 use crate::http_conn::HttpConn;
 use crate::script::{run_script, ScriptEnv, ScriptOutcome, ScriptReason};
 use crate::server::Server;
-use crate::sessions::{Claim, Refusal, TunnelGrant};
+use crate::sessions::{Claim, ClaimPolicy, Refusal, TunnelGrant};
 use crate::tun::{Tun, TunConfig};
+use rocserv_config::Effective;
 
 /// Default MTU of a fresh TUN/ethernet link when `mtu` is not configured.
 const DEVICE_DEFAULT_MTU: u16 = 1500;
@@ -46,6 +47,8 @@ struct TunnelInfo {
     user_agent: String,
     device_platform: String,
     device_type: String,
+    /// The user's effective settings (global, per-group and per-user files).
+    eff: Arc<Effective>,
 }
 
 /// A route as ocserv hands it to scripts: IPv4 as `address/dotted-netmask` (ocserv normalises the
@@ -97,7 +100,6 @@ fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String
 
 impl Server {
     fn script_env(&self, reason: ScriptReason, t: &TunnelInfo) -> ScriptEnv {
-        let cfg = &self.cfg;
         let mut env = ScriptEnv::new(reason);
         env.set("ID", t.grant_id.to_string())
             .set("VHOST", "default")
@@ -119,9 +121,10 @@ impl Server {
                 .map(|r| (r.net.addr().is_ipv4(), script_route(&r.net)))
                 .collect()
         };
-        set_family_lists(&mut env, "OCSERV_ROUTES", &route_items(&cfg.routes));
-        set_family_lists(&mut env, "OCSERV_NO_ROUTES", &route_items(&cfg.no_routes));
-        let dns: Vec<(bool, String)> = cfg
+        set_family_lists(&mut env, "OCSERV_ROUTES", &route_items(&t.eff.routes));
+        set_family_lists(&mut env, "OCSERV_NO_ROUTES", &route_items(&t.eff.no_routes));
+        let dns: Vec<(bool, String)> = t
+            .eff
             .dns
             .iter()
             .map(|d| (d.is_ipv4(), d.to_string()))
@@ -136,6 +139,15 @@ impl Server {
             .is_some_and(|p| p.starts_with("android") || p.starts_with("apple-ios"))
     }
 
+    /// `dpd`, or `mobile-dpd` for mobile clients.
+    fn dpd_for(req: &ConnectRequest, eff: &Effective) -> u32 {
+        if Self::is_mobile(req) && eff.mobile_dpd > 0 {
+            eff.mobile_dpd
+        } else {
+            eff.dpd
+        }
+    }
+
     fn tunnel_params(
         &self,
         req: &ConnectRequest,
@@ -143,17 +155,14 @@ impl Server {
         link: u16,
         data: u16,
         dtls: Option<DtlsParams>,
+        eff: &Effective,
     ) -> TunnelParams {
         let cfg = &self.cfg;
-        let dpd = if Self::is_mobile(req) && cfg.mobile_dpd > 0 {
-            cfg.mobile_dpd
-        } else {
-            cfg.dpd
-        };
+        let dpd = Self::dpd_for(req, eff);
         let idle = if Self::is_mobile(req) {
-            cfg.mobile_idle_timeout.or(cfg.idle_timeout)
+            eff.mobile_idle_timeout.or(eff.idle_timeout)
         } else {
-            cfg.idle_timeout
+            eff.idle_timeout
         };
         let now = StdInstant::now();
         let remaining = grant
@@ -161,25 +170,25 @@ impl Server {
             .map(|d| d.saturating_duration_since(now).as_secs() as u32);
         TunnelParams {
             server_name: format!("rocserv {}", env!("CARGO_PKG_VERSION")),
-            hostname: req.hostname.clone(),
+            hostname: eff.hostname.clone().or_else(|| req.hostname.clone()),
             ipv4: Some((grant.lease.remote, grant.netmask)),
             ipv6: None,
             full_ipv6: req.full_ipv6,
-            dns: cfg.dns.clone(),
-            nbns: cfg.nbns.clone(),
+            dns: eff.dns.clone(),
+            nbns: eff.nbns.clone(),
             default_domain: cfg.default_domain.clone(),
-            split_dns: cfg.split_dns.clone(),
-            split_include: if cfg.default_route {
+            split_dns: eff.split_dns.clone(),
+            split_include: if eff.default_route {
                 Vec::new()
             } else {
-                cfg.routes.iter().map(|r| r.net).collect()
+                eff.routes.iter().map(|r| r.net).collect()
             },
-            split_exclude: cfg.no_routes.iter().map(|r| r.net).collect(),
-            tunnel_all_dns: cfg.tunnel_all_dns,
-            keepalive: cfg.keepalive,
+            split_exclude: eff.no_routes.iter().map(|r| r.net).collect(),
+            tunnel_all_dns: eff.tunnel_all_dns,
+            keepalive: eff.keepalive,
             dpd,
             idle_timeout: idle,
-            session_timeout: cfg.session_timeout,
+            session_timeout: eff.session_timeout,
             session_timeout_remaining: remaining,
             rekey_time: cfg.rekey_time,
             // rustls has no renegotiation: the client reconnects with its cookie to rekey.
@@ -195,9 +204,51 @@ impl Server {
         }
     }
 
+    /// The user's settings: the global configuration overlaid with the group's and the user's
+    /// files (`config-per-group`, `config-per-user`, defaults), read now.
+    fn effective_config(&self, username: &str, group: &str) -> Result<Effective, String> {
+        let cfg = &self.cfg;
+        if !rocserv_config::PerUserFiles::new(cfg).is_enabled() {
+            return Ok(Effective::global(cfg));
+        }
+        let group = (!group.is_empty()).then_some(group);
+        let (user_cfg, warnings) =
+            rocserv_config::resolve(cfg, username, group).map_err(|e| e.to_string())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        let eff = user_cfg.effective(cfg).map_err(|e| e.to_string())?;
+        for (set, what) in [
+            (
+                eff.ipv4_network.is_some() && eff.ipv4_network != cfg.ipv4_network,
+                "ipv4-network",
+            ),
+            (!eff.iroutes.is_empty(), "iroute"),
+            (
+                eff.rx_data_per_sec.is_some() || eff.tx_data_per_sec.is_some(),
+                "rx/tx-data-per-sec",
+            ),
+            (
+                eff.restrict_user_to_routes || eff.restrict_user_to_ports.is_some(),
+                "restrict-user-to-routes/ports",
+            ),
+            (eff.deny_roaming, "deny-roaming"),
+            (eff.net_priority.is_some(), "net-priority"),
+            (
+                eff.explicit_ipv6.is_some() || eff.ipv6_network.is_some(),
+                "IPv6 settings",
+            ),
+        ] {
+            if set {
+                tracing::warn!(user = %username, "per-user/per-group option {what} is not implemented by rocserv yet; ignored");
+            }
+        }
+        Ok(eff)
+    }
+
     /// The DTLS mode for this CONNECT, if DTLS is configured and the client offered a usable one.
-    fn dtls_mode(&self, req: &ConnectRequest) -> Option<DtlsMode> {
-        if self.udp.is_none() || self.cfg.no_udp {
+    fn dtls_mode(&self, req: &ConnectRequest, eff: &Effective) -> Option<DtlsMode> {
+        if self.udp.is_none() || eff.no_udp {
             return None;
         }
         let cfg = &self.cfg;
@@ -218,6 +269,7 @@ impl Server {
         conn: &HttpConn,
         grant: &TunnelGrant,
         data_mtu: u16,
+        eff: &Effective,
     ) -> Result<(DtlsParams, DtlsChannel), String> {
         let (Some(ep), Some(ctx)) = (self.udp.clone(), self.dtls_ctx.clone()) else {
             return Err("no UDP endpoint".into());
@@ -298,8 +350,8 @@ impl Server {
             port,
             id,
             mode,
-            dpd: self.cfg.dpd,
-            keepalive: self.cfg.keepalive,
+            dpd: Self::dpd_for(req, eff),
+            keepalive: eff.keepalive,
             mtu: data_mtu,
         };
         let channel = DtlsChannel {
@@ -331,10 +383,29 @@ impl Server {
             return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
         };
         let hash = cookie.hash();
+        let Some((username, group)) = self.sessions.identity(&hash) else {
+            tracing::warn!(ip = %peer, session = %hash.short_id(), "tunnel refused: unknown or expired cookie");
+            return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+        };
+        // Per-user and per-group files are read at every connection, as ocserv does.
+        let eff = match self.effective_config(&username, &group) {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                tracing::error!(user = %username, group = %group, ip = %peer, "tunnel refused: {e}");
+                return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+            }
+        };
+        let policy = ClaimPolicy {
+            max_same_clients: eff.max_same_clients,
+            explicit_ipv4: eff.explicit_ipv4,
+            session_timeout: eff
+                .session_timeout
+                .map(|t| Duration::from_secs(u64::from(t))),
+        };
         let grant = loop {
             match self
                 .sessions
-                .claim(&hash, StdInstant::now(), rand::random())
+                .claim(&hash, StdInstant::now(), rand::random(), &policy)
             {
                 Claim::Granted(g) => break g,
                 Claim::Takeover(old) => {
@@ -367,6 +438,12 @@ impl Server {
                             Some("No free IP address in the pool"),
                             "no free IPv4 address left in ipv4-network".to_string(),
                         ),
+                        Refusal::AddressInUse(a) => (
+                            503,
+                            "Service Unavailable",
+                            Some("The user's fixed address is in use"),
+                            format!("explicit-ipv4 {a} is leased to another session"),
+                        ),
                         Refusal::NoPool => (
                             503,
                             "Service Unavailable",
@@ -380,7 +457,7 @@ impl Server {
             }
         };
         let done = grant.done.clone();
-        self.run_tunnel(conn, head, hash, grant).await;
+        self.run_tunnel(conn, head, hash, grant, eff).await;
         // The device is gone: a takeover waiting for this tunnel may proceed.
         let _ = done.send(true);
     }
@@ -391,17 +468,12 @@ impl Server {
         head: RequestHead,
         hash: CookieHash,
         grant: TunnelGrant,
+        eff: Arc<Effective>,
     ) {
         let req = ConnectRequest::from_head(&head);
         let peer = conn.peer.ip();
-        let link = mtu::link_mtu(
-            self.cfg.mtu,
-            DEVICE_DEFAULT_MTU,
-            req.base_mtu,
-            req.mtu,
-            false,
-        );
-        let dtls_mode = self.dtls_mode(&req);
+        let link = mtu::link_mtu(eff.mtu, DEVICE_DEFAULT_MTU, req.base_mtu, req.mtu, false);
+        let dtls_mode = self.dtls_mode(&req, &eff);
         let overhead = dtls_mode
             .as_ref()
             .map_or(mtu::AES_GCM_DTLS_OVERHEAD, dtls_proto::record_overhead);
@@ -432,7 +504,7 @@ impl Server {
             username: grant.username.clone(),
             group: grant.group.clone(),
             device: tun.name().to_owned(),
-            hostname: req.hostname.clone(),
+            hostname: eff.hostname.clone().or_else(|| req.hostname.clone()),
             real_ip: peer,
             real_local_ip: conn.local.ip(),
             local: grant.lease.local,
@@ -440,6 +512,7 @@ impl Server {
             user_agent: req.user_agent.clone().unwrap_or_default(),
             device_platform: req.device_platform.clone().unwrap_or_default(),
             device_type: req.device_type.clone().unwrap_or_default(),
+            eff: eff.clone(),
         };
         if let Some(script) = self.cfg.connect_script.clone() {
             let env = self.script_env(ScriptReason::Connect, &info);
@@ -470,7 +543,7 @@ impl Server {
             }
         }
         let (dtls_params, dtls_channel) =
-            match dtls_mode.map(|m| self.dtls_offer(m, &req, &conn, &grant, data)) {
+            match dtls_mode.map(|m| self.dtls_offer(m, &req, &conn, &grant, data, &eff)) {
                 Some(Ok((p, c))) => (Some(p), Some(c)),
                 Some(Err(e)) => {
                     tracing::warn!(user = %info.username, "DTLS not offered: {e}");
@@ -478,7 +551,7 @@ impl Server {
                 }
                 None => (None, None),
             };
-        let params = self.tunnel_params(&req, &grant, link, data, dtls_params);
+        let params = self.tunnel_params(&req, &grant, link, data, dtls_params, &eff);
         let mut reply = Vec::with_capacity(1024);
         connect::render_connect_response(&params, &mut reply);
         let mut conn = conn;
