@@ -12,26 +12,30 @@
 declare -A FG=()     # NAME -> PID of the foreground openconnect (our job)
 declare -A FG_RC=()  # NAME -> its exit status once it exited
 
-# cli_launch NAME STDIN_LINE NO_ROUTES(0|1) [openconnect args...]
+# cli_launch NAME STDIN NO_ROUTES(0|1) [openconnect args...]
 cli_launch() {
   local name=$1 secret=$2 noroutes=$3
   shift 3
-  local dtls=(--no-dtls)
+  local dtls=(--no-dtls) inter=(--non-inter)
   [ "${CLI_DTLS:-0}" = 1 ] && dtls=()
+  # CLI_INTER=1: without --non-inter, openconnect reads the answer to every
+  # further prompt as the next line of stdin (multi-round logins)
+  [ "${CLI_INTER:-0}" = 1 ] && inter=()
   rm -f "$CLI/$name".{up,pid,log,env}
   unset "FG_RC[$name]"
   E2E_CLI_DIR=$CLI E2E_NO_ROUTES=$noroutes \
-    ip netns exec "$NS_CLI" openconnect --protocol=anyconnect --non-inter "${dtls[@]}" \
+    ip netns exec "$NS_CLI" openconnect --protocol=anyconnect "${inter[@]}" "${dtls[@]}" \
     --servercert "$PIN" --script "$E2E_DIR/client-script.sh" --interface "$name" \
     --disable-ipv6 --background --pid-file "$CLI/$name.pid" "$@" "$URL" \
     <<<"$secret" > "$CLI/$name.log" 2>&1 {LOCK_FD}>&- &
   FG[$name]=$!
 }
 
-# cli_login NAME USER [PASSWORD] [NO_ROUTES]
+# cli_login NAME USER [PASSWORD] [NO_ROUTES] [openconnect args...]
 cli_login() {
-  local pw=${3-${PASS_OF[$2]:-}}
-  cli_launch "$1" "$pw" "${4:-0}" --user "$2" --passwd-on-stdin
+  local name=$1 user=$2 pw=${3-${PASS_OF[$2]:-}} noroutes=${4:-0}
+  shift $(($# < 4 ? $# : 4))
+  cli_launch "$name" "$pw" "$noroutes" --user "$user" --passwd-on-stdin "$@"
 }
 
 # cli_login_dtls NAME USER [openconnect args...]: like cli_login but WITHOUT
@@ -124,6 +128,20 @@ cli_stop_all() {
 # cli_env NAME KEY: a value from the client-script environment dump
 cli_env() { sed -n "s/^$2=//p" "$CLI/$1.env" 2>/dev/null | head -n 1; }
 cli_addr() { cli_env "$1" INTERNAL_IP4_ADDRESS; }
+# split_set NAME INC|EXC: the pushed split routes as sorted "addr/masklen" words
+split_set() {
+  local n i out=()
+  n=$(cli_env "$1" "CISCO_SPLIT_$2")
+  for ((i = 0; i < ${n:-0}; i++)); do
+    out+=("$(cli_env "$1" "CISCO_SPLIT_$2_${i}_ADDR")/$(cli_env "$1" "CISCO_SPLIT_$2_${i}_MASKLEN")")
+  done
+  printf '%s\n' "${out[@]}" | sort | tr '\n' ' '
+}
+env_is() { # env_is NAME KEY EXPECTED
+  local v
+  v=$(cli_env "$1" "$2")
+  [ "$v" = "$3" ] || { echo "      $2='$v', expected '$3'"; return 1; }
+}
 
 # ping_via NAME: the lan host answers through this tunnel (ping -I binds to it)
 ping_via() { ip netns exec "$NS_CLI" ping -n -q -c 3 -i 0.2 -W 2 -I "$1" "$LAN_IP" >/dev/null 2>&1; }

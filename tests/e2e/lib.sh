@@ -225,10 +225,10 @@ make_passwd() {
 
 # --- server configuration ------------------------------------------------------
 
-# render_conf STATE: writes $STATE/ocserv.conf and $STATE/server-script (a
-# wrapper that hands $STATE to tests/e2e/server-script.sh, so the suite does
-# not depend on which environment the server passes to its scripts).
-render_conf() {
+# script_wrapper DIR: writes DIR/server-script, a wrapper that hands DIR to
+# tests/e2e/server-script.sh (so the suite does not depend on which
+# environment the server passes to its scripts), and makes DIR/script, DIR/run.
+script_wrapper() {
   local s=$1
   cat > "$s/server-script" <<EOF
 #!/bin/sh
@@ -236,15 +236,18 @@ E2E_STATE='$s' exec '$E2E_DIR/server-script.sh' "\$@"
 EOF
   chmod 755 "$s/server-script"
   mkdir -p "$s/script" "$s/run"
-  cat > "$s/ocserv.conf" <<EOF
-# rendered by tests/e2e/run.sh - throw-away test server configuration
-auth = "plain[passwd=$s/ocpasswd]"
+}
+
+# conf_base DIR PKI: prints the settings every test configuration shares (no
+# auth, no udp-port): listen address, server cert from PKI, pool, routes, DNS,
+# banner, limits, scripts (DIR/server-script, see script_wrapper).
+conf_base() {
+  local s=$1 pki=$2
+  cat <<EOF
 listen-host = $SRV_IP
 tcp-port = $PORT
-# DTLS on the same port (the TLS-only checks run their clients with --no-dtls)
-udp-port = $PORT
-server-cert = $s/pki/server-cert.pem
-server-key = $s/pki/server-key.pem
+server-cert = $pki/server-cert.pem
+server-key = $pki/server-key.pem
 socket-file = $s/run/ocserv-socket
 pid-file = $s/run/server.pid
 use-occtl = false
@@ -271,7 +274,21 @@ keepalive = 32400
 dpd = 60
 connect-script = $s/server-script
 disconnect-script = $s/server-script
-# rocserv extension (ocserv warns "skipping unknown option" and ignores it)
-script-timeout = 15
 EOF
+}
+
+# render_conf STATE: writes $STATE/ocserv.conf (the configuration of checks
+# 1-16) and its script wrapper.
+render_conf() {
+  local s=$1
+  script_wrapper "$s"
+  {
+    echo "# rendered by tests/e2e/run.sh - throw-away test server configuration"
+    echo "auth = \"plain[passwd=$s/ocpasswd]\""
+    conf_base "$s" "$s/pki"
+    echo "# DTLS on the same port (the TLS-only checks run their clients with --no-dtls)"
+    echo "udp-port = $PORT"
+    echo "# rocserv extension (ocserv warns \"skipping unknown option\" and ignores it)"
+    echo "script-timeout = 15"
+  } > "$s/ocserv.conf"
 }

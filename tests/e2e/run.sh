@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/e2e/run.sh [--server CMD] [--flavor rocserv|ocserv]
+# tests/e2e/run.sh [--server CMD] [--flavor rocserv|ocserv] [--only auth]
 #
 # End-to-end tests of an ocserv-compatible VPN server with the real
 # `openconnect` client, in three network namespaces this script creates
@@ -10,6 +10,7 @@
 #                  CMD may contain extra words (split on blanks).
 #   --flavor F     per-server expectations (default: from CMD's basename:
 #                  "ocserv" -> ocserv, anything else -> rocserv)
+#   --only auth    run only the authentication scenarios 17-21 (auth.sh)
 #
 # Prints PASS:/FAIL: per check and ends with "e2e: N passed, N failed";
 # exits non-zero if any check failed. See tests/e2e/README.md.
@@ -19,25 +20,30 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/lib.sh"
 . "$E2E_DIR/client.sh"
 . "$E2E_DIR/dtls.sh"
+. "$E2E_DIR/auth.sh"
 
 SERVER="$REPO/target/release/rocserv"
 FLAVOR=
+ONLY=
 while [ $# -gt 0 ]; do
   case "$1" in
     --server) SERVER=${2:?--server needs a command}; shift ;;
     --server=*) SERVER=${1#*=} ;;
     --flavor) FLAVOR=${2:?--flavor needs rocserv or ocserv}; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --only) ONLY=${2:?--only needs auth}; shift ;;
+    --only=*) ONLY=${1#*=} ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
 done
+case "$ONLY" in ""|auth) ;; *) die "--only: unknown phase '$ONLY' (auth)" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, tun devices)"
 read -r -a SERVER_CMD <<<"$SERVER"
 [ ${#SERVER_CMD[@]} -gt 0 ] || die "empty --server"
 [ -x "${SERVER_CMD[0]}" ] || command -v "${SERVER_CMD[0]}" >/dev/null ||
   die "server command not found: ${SERVER_CMD[0]} (build it: cargo build --release -p rocserv)"
-for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout flock python3; do
+for t in openconnect openssl mkpasswd ip ss ping iperf3 jq timeout flock python3 oathtool useradd userdel chpasswd; do
   command -v "$t" >/dev/null || die "missing tool: $t (scripts/test.sh installs the packages)"
 done
 if [ -z "$FLAVOR" ]; then
@@ -67,15 +73,18 @@ BANNER="rocserv e2e banner: authorised use only"
 case "$FLAVOR" in
   ocserv)
     # Debian's ocserv 1.1.6 has no -e; with -f it logs to stderr as well.
-    SERVER_ARGS=(-f -d 2 -c "$CONF")
+    SERVER_OPTS=(-f -d 2)
     EXPECT_SCRIPT_TIMEOUT=0  # ocserv has no script-timeout (ignores the key)
+    PAM_SERVICE_OPTION=0     # 1.1.6 has no pam[service=...]: always the service "ocserv"
     ;;
   rocserv)
-    SERVER_ARGS=(-f -e -d 2 -c "$CONF")
+    SERVER_OPTS=(-f -e -d 2)
     EXPECT_SCRIPT_TIMEOUT=1  # script-timeout = 15 must end the hanging script
+    PAM_SERVICE_OPTION=1     # auth = "pam[service=rocserv-e2e]"
     ;;
   *) die "unknown flavor $FLAVOR (rocserv or ocserv)" ;;
 esac
+SERVER_ARGS=("${SERVER_OPTS[@]}" -c "$CONF")
 
 PASS=0; FAIL=0; SERVER_PID=; IPERF_PID=; HANG_T0=
 ok()  { PASS=$((PASS + 1)); echo "PASS: $*"; }
@@ -88,6 +97,7 @@ cleanup() {
   cli_stop_all
   [ -n "$IPERF_PID" ] && kill_wait "$IPERF_PID" 5 TERM
   [ -n "$SERVER_PID" ] && kill_wait "$SERVER_PID" 10 TERM
+  auth_cleanup
   lab_down
   return 0
 }
@@ -107,6 +117,23 @@ make_passwd "$STATE/ocpasswd" || die "password file generation failed"
 render_conf "$STATE"
 log "server: ${SERVER_CMD[*]} ($FLAVOR); state: $STATE"
 check "0 no lab namespace has a default route" no_default_routes
+
+# finish: the summary (and the server log tail if anything failed); exits
+finish() {
+  [ -e "$SLOG" ] && echo "server log: $SLOG"
+  if [ "$FAIL" -gt 0 ] && [ -e "$SLOG" ]; then
+    echo "---- last 50 lines of the server log ----"
+    tail -n 50 "$SLOG"
+    echo "---- end of server log (state kept in $STATE) ----"
+  fi
+  echo "e2e: $PASS passed, $FAIL failed"
+  [ "$FAIL" -eq 0 ]
+  exit
+}
+if [ "$ONLY" = auth ]; then
+  auth_checks
+  finish
+fi
 
 # --- 1. server start -----------------------------------------------------------
 ip netns exec "$NS_SRV" "${SERVER_CMD[@]}" "${SERVER_ARGS[@]}" > "$SLOG" 2>&1 {LOCK_FD}>&- &
@@ -156,20 +183,6 @@ check "2 TCP transfer (iperf3 -t 2) to the lan host through the tunnel" tcp_tran
 # --- 3. client environment ----------------------------------------------------------
 A_ADDR=$(cli_addr rse-a)
 in_pool() { [[ $1 =~ ^10\.243\.0\.([0-9]{1,3})$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 254 ]; }
-# split_set NAME INC|EXC: the pushed split routes as sorted "addr/masklen" words
-split_set() {
-  local n i out=()
-  n=$(cli_env "$1" "CISCO_SPLIT_$2")
-  for ((i = 0; i < ${n:-0}; i++)); do
-    out+=("$(cli_env "$1" "CISCO_SPLIT_$2_${i}_ADDR")/$(cli_env "$1" "CISCO_SPLIT_$2_${i}_MASKLEN")")
-  done
-  printf '%s\n' "${out[@]}" | sort | tr '\n' ' '
-}
-env_is() { # env_is NAME KEY EXPECTED
-  local v
-  v=$(cli_env "$1" "$2")
-  [ "$v" = "$3" ] || { echo "      $2='$v', expected '$3'"; return 1; }
-}
 check "3 client address $A_ADDR within $VPN_NET" in_pool "$A_ADDR"
 split_is() { # split_is NAME INC|EXC EXPECTED
   local v
@@ -397,12 +410,8 @@ check "13 no process left in $NS_SRV" srv_ns_drains
 no_vpns() { ! ip -n "$NS_SRV" -o link show | grep -q ': vpns'; }
 check "13 no vpns* device left in $NS_SRV" wait_for 5 no_vpns
 
+# --- 17-21. authentication scenarios (auth.sh): one server per configuration --------------------------------------
+auth_checks
+
 # --- end --------------------------------------------------------------------------------------------------------------
-echo "server log: $SLOG"
-if [ "$FAIL" -gt 0 ]; then
-  echo "---- last 50 lines of the server log ----"
-  tail -n 50 "$SLOG"
-  echo "---- end of server log (state kept in $STATE) ----"
-fi
-echo "e2e: $PASS passed, $FAIL failed"
-[ "$FAIL" -eq 0 ]
+finish
