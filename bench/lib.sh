@@ -190,7 +190,8 @@ bg_busy_pct() {
 }
 
 # cpu_pct NS_BEFORE NS_AFTER WALL_S -> % of one core
-cpu_pct() { awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN{printf "%.1f", (w>0)?(100*(b-a)/1e9/w):0}'; }
+# (a delta within one tick below 0, when a thread exited in between, is reported as 0)
+cpu_pct() { awk -v a="$1" -v b="$2" -v w="$3" 'BEGIN{v=(w>0)?(100*(b-a)/1e9/w):0; if(v<0)v=0; printf "%.1f", v}'; }
 
 # median of the numbers on stdin
 median() { sort -g | awk '{v[NR]=$1} END{if(NR==0){print "nan";exit} if(NR%2)print v[(NR+1)/2]; else printf "%.6g\n",(v[NR/2]+v[NR/2+1])/2}'; }
