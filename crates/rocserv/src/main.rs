@@ -1,6 +1,7 @@
 //! rocserv: an OpenConnect VPN server, drop-in replacement for ocserv.
 
 mod auth_flow;
+mod certauth;
 mod cli;
 mod daemon;
 mod driver;
