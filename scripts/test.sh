@@ -16,6 +16,8 @@
 #                 check the suite itself against the reference server)
 #   --fuzz N      run every cargo-fuzz target for N seconds (default 10; 0 skips;
 #                 installs cargo-fuzz with `cargo install` when missing)
+#   --no-bench    skip the benchmark smoke run (bench/run.sh --quick, after e2e;
+#                 it never fails on timing, only when the harness breaks)
 #   --server CMD  server command for tests/e2e/run.sh (default: the release
 #                 build, $CARGO_TARGET_DIR or ./target, release/rocserv)
 set -uo pipefail
@@ -23,15 +25,16 @@ set -uo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1
 
-E2E=1; CARGO_STEPS=1; SERVER=; FUZZ_SECONDS=10
+E2E=1; CARGO_STEPS=1; SERVER=; FUZZ_SECONDS=10; BENCH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-e2e) E2E=0 ;;
     --e2e-only) CARGO_STEPS=0 ;;
     --server) SERVER=${2:?--server needs a command}; shift ;;
     --fuzz) FUZZ_SECONDS=${2:?--fuzz needs a number of seconds}; shift ;;
+    --no-bench) BENCH=0 ;;
     --server=*) SERVER=${1#*=} ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -125,6 +128,7 @@ fi
 if [ $E2E = 1 ]; then
   if is_root; then
     step "e2e (tests/e2e/run.sh)" e2e
+    if [ "$BENCH" = 1 ]; then step "bench smoke (bench/run.sh --quick)" bench/run.sh --quick; fi
   elif [ "${ROCSERV_SKIP_E2E:-0}" = 1 ]; then
     echo "e2e needs root (network namespaces); skipped because ROCSERV_SKIP_E2E=1"
     record "e2e (tests/e2e/run.sh)" SKIP 0
