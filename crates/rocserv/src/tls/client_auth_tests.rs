@@ -387,3 +387,84 @@ fn from_config_decides_mandatory_like_ocserv() {
     cfg.enable_auth = vec![AuthMethod::Certificate];
     assert!(!ClientAuth::from_config(&cfg).unwrap().unwrap().mandatory);
 }
+
+/// Known limitation (crates.md §3.1): webpki refuses X.509 v1 client certificates, which
+/// `openssl x509 -req` issues without an extensions file. The names in them are still readable.
+#[test]
+fn v1_client_certificate_is_refused_known_limitation() {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder, X509};
+
+    let f = Fixture::new();
+    let v = ClientVerifier::new(f.settings(None, false)).unwrap();
+    let ca = X509::from_der(f.ca.cert.der()).unwrap();
+    let ca_key = PKey::private_key_from_pem(f.ca.key.serialize_pem().as_bytes()).unwrap();
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, "v1user").unwrap();
+    let name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(0).unwrap();
+    let serial = BigNum::from_u32(77).unwrap().to_asn1_integer().unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(ca.subject_name()).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let der = b.build().to_der().unwrap();
+    let v1 = Client {
+        cert: CertificateDer::from(der.clone()),
+        key: PrivateKeyDer::Pkcs8(key.private_key_to_pkcs8().unwrap().into()),
+        cert_pem: String::new(),
+        key_pem: String::new(),
+    };
+    // The rustls client refuses to load a v1 certificate itself; present it through a resolver.
+    #[derive(Debug)]
+    struct Present(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Present {
+        fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let signing = provider
+        .key_provider
+        .load_private_key(v1.key.clone_key())
+        .unwrap();
+    let present = Arc::new(Present(Arc::new(CertifiedKey::new(
+        vec![v1.cert.clone()],
+        signing,
+    ))));
+    for tls13 in [false, true] {
+        let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13 {
+            &[&rustls::version::TLS13]
+        } else {
+            &[&rustls::version::TLS12]
+        };
+        let client = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider.clone())))
+            .with_client_cert_resolver(present.clone());
+        match handshake(f.server_config(&v, tls13), Arc::new(client)) {
+            Err(Failed::Server(rustls::Error::InvalidCertificate(_))) => {}
+            other => panic!("tls13={tls13}: {:?}", other.map(|_| ())),
+        }
+    }
+    let id = crate::certauth::identity(&der, "2.5.4.3", None).unwrap();
+    assert_eq!(id.username, "v1user");
+}
