@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # keys and settings are used by auth.sh
 # auth-fixtures.sh - what the authentication scenarios (auth.sh) need besides
 # a server: client certificates and a CRL, password and OATH users files, and
 # the PAM side (a system user, two PAM service files). Sourced by auth.sh.

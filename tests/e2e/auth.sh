@@ -58,7 +58,7 @@ auth_scenario() {
     log "scenario $label: server up ($AUTH/$1)"
     return 0
   fi
-  bad "$label server starts with this configuration"
+  bad "$label server starts with configuration $1"
   return 1
 }
 
