@@ -175,6 +175,18 @@ pub struct Config {
     pub default_select_group: Option<String>,
     /// `auto-select-group`.
     pub auto_select_group: bool,
+    /// `select-group-by-url`: `https://vpn/GROUP` picks the group and hides the group list.
+    pub select_group_by_url: bool,
+    /// `max-ban-score` (default 80; 0 disables banning).
+    pub max_ban_score: u32,
+    /// `ban-time` (seconds, default 300).
+    pub ban_time: u32,
+    /// `ban-reset-time` (seconds, default 1200).
+    pub ban_reset_time: u32,
+    /// `ban-points-wrong-password` (default 10).
+    pub ban_points_wrong_password: u32,
+    /// `ban-points-connection` (default 1).
+    pub ban_points_connection: u32,
     /// `predictable-ips` (default true).
     pub predictable_ips: bool,
     /// `config-per-user`: directory of per-user files.
@@ -264,6 +276,12 @@ impl Default for Config {
             select_groups: Vec::new(),
             default_select_group: None,
             auto_select_group: false,
+            select_group_by_url: false,
+            max_ban_score: 80,
+            ban_time: 300,
+            ban_reset_time: 1200,
+            ban_points_wrong_password: 10,
+            ban_points_connection: 1,
             predictable_ips: true,
             config_per_user: None,
             config_per_group: None,

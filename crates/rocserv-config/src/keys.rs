@@ -159,11 +159,11 @@ pub const KEYS: &[KeyInfo] = &[
     k("max-same-clients", VU, I),
     k("sec-mod-db-cleanup-time", G, N),
     // §1.10 limits and bans
-    k("max-ban-score", G, N),
-    k("ban-time", G, N),
-    k("ban-reset-time", G, N),
-    k("ban-points-wrong-password", G, N),
-    k("ban-points-connection", G, N),
+    k("max-ban-score", G, I),
+    k("ban-time", G, I),
+    k("ban-reset-time", G, I),
+    k("ban-points-wrong-password", G, I),
+    k("ban-points-connection", G, I),
     k("ban-points-kkdcp", G, N),
     k("rate-limit-ms", G, N),
     k("limit-worker-memory", G, N),
@@ -171,7 +171,7 @@ pub const KEYS: &[KeyInfo] = &[
     k("select-group", V, I),
     k("default-select-group", V, I),
     k("auto-select-group", V, I),
-    k("select-group-by-url", V, N),
+    k("select-group-by-url", V, I),
     k("config-per-user", V, I),
     k("config-per-group", V, I),
     k("default-user-config", V, I),
@@ -252,8 +252,8 @@ mod tests {
     fn implemented_list_comes_from_table() {
         let keys = implemented_keys();
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
-        assert!(!keys.contains(&"ban-time") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 70);
+        assert!(!keys.contains(&"ban-points-kkdcp") && !keys.contains(&"use-seccomp"));
+        assert_eq!(keys.len(), 76);
     }
 
     #[test]

@@ -384,7 +384,7 @@ fn repeated_keys_make_lists_and_scalars_warn() {
 #[test]
 fn unknown_and_not_implemented_keys_warn_once() {
     let l = ok(&with(
-        "frobnicate = 1\nfrobnicate = 2\nban-time = 300\nban-time = 600\ncgroup = cpuset\n\
+        "frobnicate = 1\nfrobnicate = 2\nban-points-kkdcp = 3\nban-points-kkdcp = 4\ncgroup = cpuset\n\
          iroute = 10.9.0.0/16\nsession-control = true\n",
     ));
     let w: Vec<String> = l.warnings.iter().map(ToString::to_string).collect();
@@ -392,7 +392,9 @@ fn unknown_and_not_implemented_keys_warn_once() {
         w,
         vec![
             format!("{FILE}:7: unknown option 'frobnicate'; ignored"),
-            format!("{FILE}:9: option 'ban-time' is not implemented by rocserv yet; ignored"),
+            format!(
+                "{FILE}:9: option 'ban-points-kkdcp' is not implemented by rocserv yet; ignored"
+            ),
             format!("{FILE}:11: unknown option 'cgroup'; ignored"),
             format!(
                 "{FILE}:12: option 'iroute' is only valid in per-user/per-group files; ignored"
@@ -422,9 +424,8 @@ fn old_names_are_applied_with_a_warning() {
     assert!(l.warnings[0]
         .message
         .contains("old name of 'isolate-workers'"));
-    assert!(l.warnings[3]
-        .message
-        .contains("not implemented by rocserv yet"));
+    assert!(l.warnings[3].message.contains("old name of 'ban-time'"));
+    assert_eq!(c.ban_time, 10);
     // always-require-cert = true changes nothing.
     assert!(
         !ok(&with("always-require-cert = true\n"))

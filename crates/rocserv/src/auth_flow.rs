@@ -13,6 +13,7 @@ use rocserv_proto::auth_xml::{
 };
 use rocserv_proto::http::Response;
 
+use crate::certauth::CertIdentity;
 use crate::server::Server;
 
 /// Upper bound on concurrent unfinished logins, so that a flood cannot exhaust memory.
@@ -23,8 +24,18 @@ pub const CONTEXT_COOKIE: &str = "webvpncontext";
 /// An unfinished login.
 struct Transaction {
     conversation: Option<Box<dyn AuthConversation>>,
-    group: Option<String>,
+    ctx: TxnContext,
     expires: Instant,
+}
+
+/// What a transaction carries besides the backend's conversation.
+#[derive(Clone, Default)]
+struct TxnContext {
+    /// The group the client picked.
+    group: Option<String>,
+    /// With `auth = certificate` plus a password method: the verified certificate of the login,
+    /// whose user name the password login must match.
+    bound_cert: Option<CertIdentity>,
 }
 
 /// Unfinished logins, keyed by the random `webvpncontext` value.
@@ -46,12 +57,7 @@ impl Transactions {
     }
 
     /// Starts a new transaction; returns its id, or None when too many are open.
-    fn start(
-        &self,
-        backend: &dyn AuthBackend,
-        group: Option<String>,
-        now: Instant,
-    ) -> Option<String> {
+    fn start(&self, backend: &dyn AuthBackend, ctx: TxnContext, now: Instant) -> Option<String> {
         let mut map = self.lock();
         if map.len() >= MAX_TRANSACTIONS {
             map.retain(|_, t| t.expires > now);
@@ -65,27 +71,27 @@ impl Transactions {
             id.clone(),
             Transaction {
                 conversation: Some(backend.start()),
-                group,
+                ctx,
                 expires: now + self.lifetime,
             },
         );
         Some(id)
     }
 
-    fn take(&self, id: &str, now: Instant) -> Option<(Box<dyn AuthConversation>, Option<String>)> {
+    fn take(&self, id: &str, now: Instant) -> Option<(Box<dyn AuthConversation>, TxnContext)> {
         let mut map = self.lock();
         let t = map.get_mut(id)?;
         if t.expires <= now {
             map.remove(id);
             return None;
         }
-        Some((t.conversation.take()?, t.group.clone()))
+        Some((t.conversation.take()?, t.ctx.clone()))
     }
 
-    fn put_back(&self, id: &str, conv: Box<dyn AuthConversation>, group: Option<String>) {
+    fn put_back(&self, id: &str, conv: Box<dyn AuthConversation>, ctx: TxnContext) {
         if let Some(t) = self.lock().get_mut(id) {
             t.conversation = Some(conv);
-            t.group = group;
+            t.ctx = ctx;
         }
     }
 
@@ -106,6 +112,18 @@ pub enum AuthOutcome {
     Authenticated(Response),
     /// Send this response and close the connection.
     Close(Response),
+}
+
+/// What the connection knows when a login starts or continues.
+#[derive(Clone)]
+pub struct LoginStart<'a> {
+    pub real_ip: std::net::IpAddr,
+    /// The verified client certificate's identity, when one was presented.
+    pub cert: Option<&'a CertIdentity>,
+    /// The group chosen by the URL (`select-group-by-url`) or the client.
+    pub group: Option<String>,
+    /// The URL chose the group: no group list in the form.
+    pub url_group: bool,
 }
 
 /// Per-connection memory of the transaction, for clients that do not echo cookies.
@@ -131,14 +149,25 @@ fn clear_context_cookie(resp: Response) -> Response {
 }
 
 impl Server {
-    fn group_options(&self) -> Vec<GroupOption> {
-        self.cfg
-            .select_groups
+    /// The `group_list` choices: `select-group` entries, after a `default-select-group` pseudo
+    /// entry (value empty: "my default group"). None when the URL already chose the group.
+    fn group_options(&self, url_chose_group: bool) -> Vec<GroupOption> {
+        if url_chose_group || self.cfg.select_groups.is_empty() {
+            return Vec::new();
+        }
+        let default = self
+            .cfg
+            .default_select_group
             .iter()
-            .map(|g| GroupOption {
+            .map(|label| GroupOption {
+                value: String::new(),
+                label: label.clone(),
+            });
+        default
+            .chain(self.cfg.select_groups.iter().map(|g| GroupOption {
                 value: g.name.clone(),
                 label: g.label.clone(),
-            })
+            }))
             .collect()
     }
 
@@ -156,7 +185,13 @@ impl Server {
             .or_else(|| Some(picked.to_owned()))
     }
 
-    fn render_form(&self, prompt: &Prompt, group: Option<&str>, first: bool) -> Response {
+    fn render_form(
+        &self,
+        prompt: &Prompt,
+        group: Option<&str>,
+        first: bool,
+        url_group: bool,
+    ) -> Response {
         let form = AuthForm {
             auth_id: "main".into(),
             title: None,
@@ -184,21 +219,56 @@ impl Server {
                     }
                 })
                 .collect(),
-            groups: self.group_options(),
+            groups: self.group_options(url_group),
             selected_group: group.map(str::to_owned),
             action: "/auth".into(),
         };
         Response::xml(auth_xml::render_auth_request(&form))
     }
 
-    /// Answers `GET /` (and the other form URLs): the first form of a new transaction.
-    pub fn auth_start(&self, conn: &mut ConnAuthState, group: Option<String>) -> AuthOutcome {
+    /// Starts a login (`GET /`, or an `init` POST): with a certificate that suffices, the login is
+    /// complete at once; otherwise the first form of a new transaction.
+    pub fn auth_start(&self, conn: &mut ConnAuthState, start: LoginStart<'_>) -> AuthOutcome {
+        let plan = &self.plan;
+        if let Some(cert) = start.cert.filter(|_| plan.cert_sufficient) {
+            let identity = Identity {
+                username: cert.username.clone(),
+                groups: Vec::new(),
+            };
+            return self.auth_success(identity, start.group, Some(cert), start.real_ip);
+        }
+        let cert_ok_for_password = plan.cert_and_password && start.cert.is_some();
+        let Some(backend) = plan
+            .password
+            .as_ref()
+            .filter(|_| plan.password_sufficient || cert_ok_for_password)
+        else {
+            let reason = if plan.uses_certificates() && start.cert.is_none() {
+                "No certificate"
+            } else {
+                "Authentication failed"
+            };
+            tracing::warn!(ip = %start.real_ip, "authentication refused: {reason}");
+            return AuthOutcome::Close(Response::unauthorized(reason));
+        };
+        let ctx = TxnContext {
+            group: start.group.clone(),
+            bound_cert: start
+                .cert
+                .filter(|_| plan.cert_and_password && !plan.password_sufficient)
+                .cloned(),
+        };
         let now = Instant::now();
-        let Some(id) = self.auth_txns.start(self.auth.as_ref(), group.clone(), now) else {
+        let Some(id) = self.auth_txns.start(backend.as_ref(), ctx, now) else {
             return AuthOutcome::Close(Response::error(503, "Service Unavailable"));
         };
         conn.transaction = Some(id.clone());
-        let resp = self.render_form(&self.auth.initial_prompt(), group.as_deref(), true);
+        let resp = self.render_form(
+            &backend.initial_prompt(),
+            start.group.as_deref(),
+            true,
+            start.url_group,
+        );
         AuthOutcome::Continue(set_context_cookie(
             resp,
             &id,
@@ -213,9 +283,12 @@ impl Server {
         context_cookie: Option<&str>,
         session_cookie: Option<&str>,
         msg: ClientAuthMessage,
-        real_ip: std::net::IpAddr,
+        start: LoginStart<'_>,
     ) -> AuthOutcome {
-        let picked = self.resolve_group(msg.group_select.as_deref());
+        let real_ip = start.real_ip;
+        let picked = self
+            .resolve_group(msg.group_select.as_deref())
+            .or(start.group.clone());
         match msg.kind {
             ClientMessageKind::AuthReply => {}
             ClientMessageKind::Logout => {
@@ -229,7 +302,13 @@ impl Server {
                 return AuthOutcome::Close(Response::xml(String::new()));
             }
             ClientMessageKind::Init | ClientMessageKind::Other(_) => {
-                return self.auth_start(conn, picked);
+                return self.auth_start(
+                    conn,
+                    LoginStart {
+                        group: picked,
+                        ..start
+                    },
+                );
             }
         }
         let now = Instant::now();
@@ -244,24 +323,34 @@ impl Server {
                 break;
             }
         }
-        let (id, conversation, group) = match found {
+        let (id, conversation, mut ctx) = match found {
             Some(f) => f,
             None => {
                 // A reply without a live transaction (legacy clients, expired context): start one.
-                let Some(id) = self
-                    .auth_txns
-                    .start(self.auth.as_ref(), picked.clone(), now)
+                match self.auth_start(
+                    conn,
+                    LoginStart {
+                        group: picked.clone(),
+                        ..start
+                    },
+                ) {
+                    AuthOutcome::Continue(_) => {}
+                    other => return other,
+                }
+                let Some((id, c, ctx)) = conn
+                    .transaction
+                    .clone()
+                    .and_then(|id| self.auth_txns.take(&id, now).map(|(c, x)| (id, c, x)))
                 else {
                     return AuthOutcome::Close(Response::error(503, "Service Unavailable"));
                 };
-                match self.auth_txns.take(&id, now) {
-                    Some((c, g)) => (id, c, g),
-                    None => return AuthOutcome::Close(Response::error(503, "Service Unavailable")),
-                }
+                (id, c, ctx)
             }
         };
         conn.transaction = Some(id.clone());
-        let group = picked.or(group);
+        if picked.is_some() {
+            ctx.group = picked;
+        }
         let username = msg.username.clone();
         let answers = Answers {
             username: msg.username,
@@ -274,7 +363,7 @@ impl Server {
             (conversation, step)
         })
         .await;
-        let (conversation, step) = match step {
+        let (mut conversation, step) = match step {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "authentication backend task failed");
@@ -284,15 +373,20 @@ impl Server {
         };
         match step {
             Step::Continue(prompt) => {
-                if prompt.error.is_some() {
+                if let Some(f) = conversation.take_failure() {
+                    tracing::info!(ip = %real_ip, detail = %f.log_detail, "login failed, asking again");
+                    self.score_failure(real_ip);
+                } else if prompt.error.is_some() {
                     tracing::info!(
                         user = username.as_deref().unwrap_or("-"),
                         ip = %real_ip,
                         "login failed, asking again"
                     );
+                    self.score_failure(real_ip);
                 }
-                self.auth_txns.put_back(&id, conversation, group.clone());
-                let resp = self.render_form(&prompt, group.as_deref(), false);
+                let group = ctx.group.clone();
+                self.auth_txns.put_back(&id, conversation, ctx);
+                let resp = self.render_form(&prompt, group.as_deref(), false, start.url_group);
                 AuthOutcome::Continue(set_context_cookie(
                     resp,
                     &id,
@@ -303,6 +397,9 @@ impl Server {
                 self.auth_txns.finish(&id);
                 conn.transaction = None;
                 tracing::warn!(ip = %real_ip, detail = %f.log_detail, "authentication failed");
+                if f.reason != FailureReason::BackendError {
+                    self.score_failure(real_ip);
+                }
                 let reason = match f.reason {
                     FailureReason::BackendError => "Internal error",
                     _ => "Authentication failed",
@@ -312,8 +409,27 @@ impl Server {
             Step::Success(identity) => {
                 self.auth_txns.finish(&id);
                 conn.transaction = None;
-                self.auth_success(identity, group, real_ip)
+                if let Some(cert) = &ctx.bound_cert {
+                    // Both a certificate and a password are required: they must name the same
+                    // user (the regression of ocserv's auth bypass #694).
+                    if cert.username != identity.username {
+                        tracing::warn!(
+                            ip = %real_ip, user = %identity.username, cert_user = %cert.username,
+                            "authentication refused: the user name does not match the client certificate"
+                        );
+                        return AuthOutcome::Close(Response::unauthorized("Authentication failed"));
+                    }
+                }
+                let cert = ctx.bound_cert.clone();
+                self.auth_success(identity, ctx.group, cert.as_ref(), real_ip)
             }
+        }
+    }
+
+    /// A failed login scores ban points for the client's address.
+    fn score_failure(&self, ip: std::net::IpAddr) {
+        if self.bans.failed_login(ip, Instant::now()) {
+            tracing::warn!(ip = %ip, "address banned after repeated failed logins");
         }
     }
 
@@ -321,10 +437,17 @@ impl Server {
         &self,
         identity: Identity,
         group: Option<String>,
+        cert: Option<&CertIdentity>,
         real_ip: std::net::IpAddr,
     ) -> AuthOutcome {
+        let mut groups = identity.groups;
+        for g in cert.map(|c| c.groups.as_slice()).unwrap_or_default() {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
         let group = match group {
-            Some(g) if identity.groups.contains(&g) => g,
+            Some(g) if groups.contains(&g) => g,
             Some(g) => {
                 tracing::warn!(
                     user = %identity.username, ip = %real_ip, group = %g,
@@ -332,12 +455,13 @@ impl Server {
                 );
                 return AuthOutcome::Close(Response::unauthorized("Authentication failed"));
             }
-            None => identity.groups.first().cloned().unwrap_or_default(),
+            None => groups.first().cloned().unwrap_or_default(),
         };
         let cookie = self.sessions.create(
             crate::sessions::NewSession {
                 username: &identity.username,
                 group: &group,
+                cert_fingerprint: cert.map(|c| c.fingerprint),
             },
             rand::random(),
             Instant::now(),

@@ -152,7 +152,7 @@ impl HttpConn {
     }
 
     /// Sends `resp` and closes the TLS connection (close_notify), ignoring errors: the peer may be gone.
-    pub async fn close_with(mut self, resp: Option<&Response>) {
+    pub async fn close_with(&mut self, resp: Option<&Response>) {
         if let Some(resp) = resp {
             let _ = self.send(resp).await;
         }

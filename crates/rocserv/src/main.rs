@@ -1,6 +1,8 @@
 //! rocserv: an OpenConnect VPN server, drop-in replacement for ocserv.
 
 mod auth_flow;
+mod auth_plan;
+mod bans;
 mod certauth;
 mod cli;
 mod daemon;
@@ -23,8 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use rocserv_auth::{AuthBackend, PlainBackend};
-use rocserv_config::{AuthMethod, Config};
+use rocserv_config::Config;
 
 use crate::cli::Cli;
 use crate::server::Server;
@@ -39,23 +40,27 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// The authentication backend for the configured `auth` methods.
-fn auth_backend(cfg: &Config) -> Result<Arc<dyn AuthBackend>, String> {
-    if !cfg.enable_auth.is_empty() {
-        return Err("'enable-auth' is not implemented by rocserv yet".into());
-    }
-    match cfg.auth.as_slice() {
-        [AuthMethod::Plain { passwd, otp: None }] => {
-            let b = PlainBackend::open(passwd).map_err(|e| e.to_string())?;
-            Ok(b)
+/// The server's TLS material: its certificates and, with certificate authentication, the
+/// client-certificate verifier (CA and CRL). Both are re-read when their files change.
+struct TlsMaterial {
+    certs: Arc<CertResolver>,
+    clients: Option<Arc<tls::ClientVerifier>>,
+}
+
+impl TlsMaterial {
+    fn reload(&self, force: bool) {
+        match self.certs.reload(force) {
+            Ok(true) => tracing::info!("server certificate re-read"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("keeping the current certificate: {e}"),
         }
-        [AuthMethod::Plain { otp: Some(_), .. }] => {
-            Err("auth = plain[otp=...] is not implemented by rocserv yet".into())
+        if let Some(v) = &self.clients {
+            match v.reload(force) {
+                Ok(true) => tracing::info!("client CA / CRL re-read"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("keeping the current CRL: {e}"),
+            }
         }
-        [other] => Err(format!(
-            "auth method {other:?} is not implemented by rocserv yet (plain[passwd=FILE] is)"
-        )),
-        _ => Err("combined auth methods are not implemented by rocserv yet".into()),
     }
 }
 
@@ -66,9 +71,7 @@ fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
     if cfg.ipv6_network.is_some() {
         out.push("ipv6-network: IPv6 addresses for clients are not implemented yet");
     }
-    if cfg.ca_cert.is_some() || cfg.crl.is_some() || cfg.cert_user_oid.is_some() {
-        out.push("ca-cert/crl/cert-user-oid: client certificates are not implemented yet");
-    }
+
     if cfg.compression {
         out.push("compression: not implemented; tunnels stay uncompressed");
     }
@@ -128,10 +131,23 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let auth = match auth_backend(&cfg) {
+    let clients = match tls::ClientAuth::from_config(&cfg)
+        .and_then(|c| c.map(tls::ClientVerifier::new).transpose())
+    {
+        Ok(c) => c,
+        Err(e) => return fail(format!("{}: {e}", config_path.display())),
+    };
+    let tls_material = TlsMaterial { certs, clients };
+    let plan = match auth_plan::build(&cfg) {
         Ok(a) => a,
         Err(e) => return fail(format!("{}: {e}", config_path.display())),
     };
+    if plan.uses_certificates() {
+        let user_oid = cfg.cert_user_oid.as_deref().unwrap_or_default();
+        if let Err(e) = certauth::check_oids(user_oid, cfg.cert_group_oid.as_deref()) {
+            return fail(format!("{}: {e}", config_path.display()));
+        }
+    }
     let pool = match cfg.ipv4_network {
         Some(net) => match pool::Ipv4Pool::new(net, cfg.predictable_ips) {
             Ok(p) => Some(p),
@@ -173,7 +189,11 @@ fn main() -> ExitCode {
         None => Vec::new(),
     };
     if cli.quickstart {
-        if let Some(pin) = certs.first_leaf().and_then(|c| tls::spki_pin(&c)) {
+        if let Some(pin) = tls_material
+            .certs
+            .first_leaf()
+            .and_then(|c| tls::spki_pin(&c))
+        {
             println!(
                 "rocserv: quickstart server on port {}; connect with:",
                 cfg.tcp_port
@@ -211,22 +231,26 @@ fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    let code = runtime.block_on(run(cfg, certs, auth, pool, listeners, udp_sockets));
+    let code = runtime.block_on(run(cfg, tls_material, plan, pool, listeners, udp_sockets));
     runtime.shutdown_timeout(Duration::from_secs(2));
     code
 }
 
 async fn run(
     cfg: Arc<Config>,
-    certs: Arc<CertResolver>,
-    auth: Arc<dyn AuthBackend>,
+    tls_material: TlsMaterial,
+    plan: auth_plan::AuthPlan,
     pool: Option<pool::Ipv4Pool>,
     listeners: Vec<std::net::TcpListener>,
     udp_sockets: Vec<std::net::UdpSocket>,
 ) -> ExitCode {
     let allow_tls13 =
         !cfg.cisco_client_compat && tls::priorities_allow_tls13(cfg.tls_priorities.as_deref());
-    let tls_config = match tls::server_config(certs.clone(), allow_tls13) {
+    let tls_config = match tls::server_config_with_client_auth(
+        tls_material.certs.clone(),
+        allow_tls13,
+        tls_material.clients.clone(),
+    ) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("{e}");
@@ -280,7 +304,8 @@ async fn run(
         ))),
         cfg: cfg.clone(),
         sessions,
-        auth,
+        plan,
+        bans: bans::Bans::new(bans::BanPolicy::from_config(&cfg)),
         netlink,
         acceptor: tokio_rustls::TlsAcceptor::from(tls_config),
         udp: udp.clone(),
@@ -317,14 +342,16 @@ async fn run(
                 tracing::debug!("{n} expired session(s) removed");
             }
             maint.auth_txns.sweep(now);
+            maint.bans.sweep(now);
         }
     });
-    let watch_certs = certs.clone();
+    let tls_material = Arc::new(tls_material);
+    let watched = tls_material.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(CERT_CHECK_PERIOD);
         loop {
             tick.tick().await;
-            reload_certs(&watch_certs, false);
+            watched.reload(false);
         }
     });
     tracing::info!("rocserv {} started", env!("CARGO_PKG_VERSION"));
@@ -343,8 +370,8 @@ async fn run(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                tracing::info!("SIGHUP: re-reading certificates (full configuration reload is not implemented yet)");
-                reload_certs(&certs, true);
+                tracing::info!("SIGHUP: re-reading certificates and CRL (full configuration reload is not implemented yet)");
+                tls_material.reload(true);
             }
             Some(r) = tasks.join_next() => {
                 if let Err(e) = r {
@@ -358,12 +385,4 @@ async fn run(
     server.shutdown(Duration::from_secs(5)).await;
     tracing::info!("rocserv stopped");
     ExitCode::SUCCESS
-}
-
-fn reload_certs(certs: &CertResolver, force: bool) {
-    match certs.reload(force) {
-        Ok(true) => tracing::info!("server certificate re-read"),
-        Ok(false) => {}
-        Err(e) => tracing::error!("keeping the current certificate: {e}"),
-    }
 }

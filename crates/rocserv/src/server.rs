@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rocserv_auth::AuthBackend;
+use crate::auth_plan::AuthPlan;
+use crate::certauth::CertIdentity;
 use rocserv_config::Config;
 use rocserv_proto::auth_xml;
 use rocserv_proto::http::{Method, Response};
@@ -12,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::auth_flow::{AuthOutcome, ConnAuthState, Transactions, CONTEXT_COOKIE};
+use crate::auth_flow::{AuthOutcome, ConnAuthState, LoginStart, Transactions, CONTEXT_COOKIE};
 use crate::http_conn::HttpConn;
 use crate::sessions::{SessionStore, StopReason};
 use crate::tun::Netlink;
@@ -23,7 +24,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Server {
     pub cfg: Arc<Config>,
     pub sessions: SessionStore,
-    pub auth: Arc<dyn AuthBackend>,
+    pub plan: AuthPlan,
+    pub bans: crate::bans::Bans,
     pub auth_txns: Transactions,
     pub netlink: Netlink,
     pub acceptor: TlsAcceptor,
@@ -105,6 +107,15 @@ impl Server {
                     continue;
                 }
             };
+            let ip = peer.ip();
+            let now = std::time::Instant::now();
+            if self.bans.is_banned(ip, now) {
+                tracing::debug!(ip = %ip, "connection from a banned address closed");
+                continue;
+            }
+            if self.bans.connection(ip, now) {
+                tracing::warn!(ip = %ip, "address banned after too many connections");
+            }
             let _ = tcp.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
@@ -134,6 +145,7 @@ impl Server {
             + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
         let mut conn = HttpConn::new(tls, peer, local, deadline);
         let mut auth = ConnAuthState::default();
+        let cert = self.peer_cert(&conn);
         loop {
             let req = match conn.next_request().await {
                 Ok(Some(r)) => r,
@@ -155,15 +167,11 @@ impl Server {
             tracing::debug!(ip = %peer.ip(), method = ?head.method, path = %head.path, "request");
             match head.method {
                 Method::Connect => return self.handle_connect(conn, head).await,
-                Method::Get if is_form_path(&head.path) => {
-                    let group = self.url_group(&head.path);
-                    match self.auth_start(&mut auth, group) {
-                        AuthOutcome::Continue(r) | AuthOutcome::Authenticated(r) => {
-                            if conn.send(&r).await.is_err() {
-                                return;
-                            }
-                        }
-                        AuthOutcome::Close(r) => return conn.close_with(Some(&r)).await,
+                Method::Get if is_form_path(&head.path) || self.url_group(&head.path).is_some() => {
+                    let start = self.login_start(&conn, &head, cert.as_ref());
+                    let outcome = self.auth_start(&mut auth, start);
+                    if !self.reply(&mut conn, outcome).await {
+                        return;
                     }
                 }
                 Method::Post => {
@@ -181,24 +189,12 @@ impl Server {
                     };
                     let context = head.cookie(CONTEXT_COOKIE);
                     let session = head.cookie("webvpn");
-                    match self
-                        .auth_post(&mut auth, context, session, msg, peer.ip())
-                        .await
-                    {
-                        AuthOutcome::Continue(r) => {
-                            if conn.send(&r).await.is_err() {
-                                return;
-                            }
-                        }
-                        AuthOutcome::Authenticated(r) => {
-                            if conn.send(&r).await.is_err() {
-                                return;
-                            }
-                            // The client usually sends CONNECT on this connection next.
-                            conn.deadline = tokio::time::Instant::now()
-                                + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
-                        }
-                        AuthOutcome::Close(r) => return conn.close_with(Some(&r)).await,
+                    let start = self.login_start(&conn, &head, cert.as_ref());
+                    let outcome = self
+                        .auth_post(&mut auth, context, session, msg, start)
+                        .await;
+                    if !self.reply(&mut conn, outcome).await {
+                        return;
                     }
                 }
                 _ => {
@@ -212,9 +208,67 @@ impl Server {
         }
     }
 
-    /// `select-group-by-url` is not implemented yet; the path never selects a group.
-    fn url_group(&self, _path: &str) -> Option<String> {
-        None
+    /// With `select-group-by-url`, `/GROUP` (a `select-group` name) selects that group.
+    fn url_group(&self, path: &str) -> Option<String> {
+        if !self.cfg.select_group_by_url {
+            return None;
+        }
+        let name = path.strip_prefix('/')?;
+        self.cfg
+            .select_groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.name.clone())
+    }
+
+    fn login_start<'a>(
+        &self,
+        conn: &HttpConn,
+        head: &rocserv_proto::http::RequestHead,
+        cert: Option<&'a CertIdentity>,
+    ) -> LoginStart<'a> {
+        let url = self.url_group(&head.path);
+        LoginStart {
+            real_ip: conn.peer.ip(),
+            cert,
+            url_group: url.is_some(),
+            group: url,
+        }
+    }
+
+    /// Sends the answer of a login step; false when the connection is over.
+    async fn reply(&self, conn: &mut HttpConn, outcome: AuthOutcome) -> bool {
+        match outcome {
+            AuthOutcome::Continue(r) => conn.send(&r).await.is_ok(),
+            AuthOutcome::Authenticated(r) => {
+                // The client usually sends CONNECT on this connection next.
+                conn.deadline = tokio::time::Instant::now()
+                    + Duration::from_secs(u64::from(self.cfg.auth_timeout.max(1)));
+                conn.send(&r).await.is_ok()
+            }
+            AuthOutcome::Close(r) => {
+                conn.close_with(Some(&r)).await;
+                false
+            }
+        }
+    }
+
+    /// The identity in the client certificate of this connection, if one was presented and
+    /// verified by the TLS layer; a certificate whose names are unusable is logged and ignored.
+    pub fn peer_cert(&self, conn: &HttpConn) -> Option<CertIdentity> {
+        if !self.plan.uses_certificates() {
+            return None;
+        }
+        let leaf = conn.tls.get_ref().1.peer_certificates()?.first()?;
+        let user_oid = self.cfg.cert_user_oid.as_deref()?;
+        match crate::certauth::identity(leaf.as_ref(), user_oid, self.cfg.cert_group_oid.as_deref())
+        {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(ip = %conn.peer.ip(), "client certificate not usable: {e}");
+                None
+            }
+        }
     }
 
     /// Ends every tunnel (server shutdown) and waits a bounded time for them to go away.

@@ -101,6 +101,8 @@ struct Session {
     group: String,
     /// When authentication succeeded: `session-timeout` counts from here, not from a reconnect.
     created: Instant,
+    /// SHA-256 of the client certificate the login used, if any.
+    cert_fingerprint: Option<[u8; 32]>,
     session_deadline: Option<Instant>,
     lease: Option<Ipv4Lease>,
     state: State,
@@ -130,10 +132,21 @@ pub struct ClaimPolicy {
     pub session_timeout: Option<Duration>,
 }
 
+/// Who a session belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionIdentity {
+    pub username: String,
+    pub group: String,
+    /// SHA-256 of the client certificate the login used, if any.
+    pub cert_fingerprint: Option<[u8; 32]>,
+}
+
 /// What the caller needs to create a session.
 pub struct NewSession<'a> {
     pub username: &'a str,
     pub group: &'a str,
+    /// SHA-256 of the client certificate the login used, if any.
+    pub cert_fingerprint: Option<[u8; 32]>,
 }
 
 impl SessionStore {
@@ -169,6 +182,7 @@ impl SessionStore {
             username: new.username.to_owned(),
             group: new.group.to_owned(),
             created: now,
+            cert_fingerprint: new.cert_fingerprint,
             session_deadline: self.session_timeout.map(|t| now + t),
             lease: None,
             state: State::Idle {
@@ -190,13 +204,14 @@ impl SessionStore {
             .count()
     }
 
-    /// The user and group of a session, to read their per-user/per-group configuration.
-    pub fn identity(&self, hash: &CookieHash) -> Option<(String, String)> {
+    /// Who a session belongs to (for its per-user/per-group configuration and certificate checks).
+    pub fn identity(&self, hash: &CookieHash) -> Option<SessionIdentity> {
         let guard = self.lock();
-        guard
-            .sessions
-            .get(hash)
-            .map(|s| (s.username.clone(), s.group.clone()))
+        guard.sessions.get(hash).map(|s| SessionIdentity {
+            username: s.username.clone(),
+            group: s.group.clone(),
+            cert_fingerprint: s.cert_fingerprint,
+        })
     }
 
     /// Tries to start a tunnel for the session of `hash` under the user's effective `policy`.
@@ -408,6 +423,7 @@ mod tests {
             NewSession {
                 username: user,
                 group: "",
+                cert_fingerprint: None,
             },
             [byte; COOKIE_LEN],
             now,
@@ -576,6 +592,6 @@ mod tests {
         assert!(
             matches!(s.s.claim(&b, now, 1, &policy), Claim::Refused(Refusal::AddressInUse(x)) if x == fixed)
         );
-        assert_eq!(s.identity(&a), Some(("alice".into(), String::new())));
+        assert_eq!(s.identity(&a).map(|i| i.username), Some("alice".into()));
     }
 }

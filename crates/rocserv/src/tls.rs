@@ -456,14 +456,23 @@ pub fn server_config_with_client_auth(
     let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let with_client_certs = client_auth.is_some();
     let builder = match client_auth {
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder.with_cert_resolver(resolver);
     cfg.ignore_client_order = true;
-    // openconnect 9.01 never resumes TLS sessions; keep a small cache anyway for other clients.
-    cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(256);
+    if with_client_certs {
+        // A resumed session skips certificate verification: a certificate revoked (or a CRL
+        // updated) after the full handshake would still be accepted. openconnect 9.01 never
+        // resumes, so resumption is simply off when client certificates are in use.
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    } else {
+        // openconnect 9.01 never resumes TLS sessions; keep a small cache anyway for other clients.
+        cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(256);
+    }
     Ok(Arc::new(cfg))
 }
 

@@ -19,7 +19,7 @@ use crate::dtls::{Association, UdpTx};
 use crate::http_conn::HttpConn;
 use crate::script::{run_script, ScriptEnv, ScriptOutcome, ScriptReason};
 use crate::server::Server;
-use crate::sessions::{Claim, ClaimPolicy, Refusal, TunnelGrant};
+use crate::sessions::{Claim, ClaimPolicy, Refusal, SessionIdentity, TunnelGrant};
 use crate::tun::{Tun, TunConfig};
 use rocserv_config::Effective;
 
@@ -383,10 +383,23 @@ impl Server {
             return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
         };
         let hash = cookie.hash();
-        let Some((username, group)) = self.sessions.identity(&hash) else {
+        let Some(SessionIdentity {
+            username,
+            group,
+            cert_fingerprint,
+        }) = self.sessions.identity(&hash)
+        else {
             tracing::warn!(ip = %peer, session = %hash.short_id(), "tunnel refused: unknown or expired cookie");
             return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
         };
+        // A login made with a client certificate must present it again here, unless
+        // `cisco-client-compat` (Cisco clients do not always resend it).
+        if let Some(fp) = cert_fingerprint.filter(|_| !self.cfg.cisco_client_compat) {
+            if self.peer_cert(&conn).map(|c| c.fingerprint) != Some(fp) {
+                tracing::warn!(user = %username, ip = %peer, "tunnel refused: the client certificate of the login was not presented");
+                return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+            }
+        }
         // Per-user and per-group files are read at every connection, as ocserv does.
         let eff = match self.effective_config(&username, &group) {
             Ok(e) => Arc::new(e),
