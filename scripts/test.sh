@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 PKGS=(openconnect iproute2 iputils-ping iperf3 jq openssl whois libssl-dev pkg-config libcrypt-dev
-      procps netcat-openbsd coreutils ca-certificates gcc libc6-dev python3)
+      procps netcat-openbsd coreutils ca-certificates gcc libc6-dev python3 libpam-oath oathtool passwd)
 
 STEPS=(); RESULTS=(); FAILED=0
 record() { # record NAME STATUS(PASS|FAIL|SKIP) SECONDS
