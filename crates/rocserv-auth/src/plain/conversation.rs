@@ -90,6 +90,20 @@ impl AuthConversation for PlainConversation {
             }
         };
         let verdict = self.shared.verify(&username, password.expose());
+        if let (Verdict::OtpOnly(identity), true) = (&verdict, self.shared.otp.is_some()) {
+            // An OTP-only user (empty password hash) types the one-time password in the first
+            // form's password field, as with ocserv's single OTP prompt.
+            let code = password.expose().trim();
+            if !code.is_empty()
+                && matches!(
+                    self.shared.verify_otp(&identity.username, code),
+                    Ok(OtpVerdict::Accepted)
+                )
+            {
+                self.finished = true;
+                return Step::Success(identity.clone());
+            }
+        }
         if self.shared.otp.is_some() {
             // Every first round leads to the OTP form; failures are told after it.
             self.awaiting_otp = Some(match verdict {

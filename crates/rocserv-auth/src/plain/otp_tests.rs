@@ -159,7 +159,7 @@ fn a_used_code_does_not_work_twice() {
 fn otp_only_user_needs_only_the_code() {
     let fx = Fixture::new();
     let mut conv = fx.backend().start();
-    // Whatever is typed as password is ignored.
+    // An empty (or wrong) first password leads to the OTP form.
     assert_eq!(conv.answer(login("otto", "")), otp_prompt_step());
     assert_eq!(
         conv.answer(otp(&hotp(&key(), 0, 6))),
@@ -171,6 +171,28 @@ fn otp_only_user_needs_only_the_code() {
     assert_eq!(
         conv.take_failure().unwrap().log_detail,
         "wrong OTP for 'otto'"
+    );
+}
+
+#[test]
+fn otp_only_user_may_type_the_code_in_the_first_form() {
+    let fx = Fixture::new();
+    let mut conv = fx.backend().start();
+    assert_eq!(
+        conv.answer(login("otto", &hotp(&key(), 0, 6))),
+        success("otto", &["ops"])
+    );
+    // the code is used up
+    let mut conv = fx.backend().start();
+    assert_eq!(
+        conv.answer(login("otto", &hotp(&key(), 0, 6))),
+        otp_prompt_step()
+    );
+    // a user with a password does not get this shortcut
+    let mut conv = fx.backend().start();
+    assert_eq!(
+        conv.answer(login("alice", &hotp(&key(), 1, 6))),
+        otp_prompt_step()
     );
 }
 
