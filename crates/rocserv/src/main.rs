@@ -81,8 +81,8 @@ fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
     if cfg.use_occtl {
         out.push("use-occtl: the control socket (rocctl) is not implemented yet");
     }
-    if cfg.auto_select_group || cfg.default_select_group.is_some() {
-        out.push("auto-select-group/default-select-group: not implemented yet");
+    if cfg.auto_select_group {
+        out.push("auto-select-group: not implemented yet; list the groups with select-group");
     }
     if cfg.run_as_user.is_some() || cfg.run_as_group.is_some() {
         out.push(
