@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod attempts;
 mod conversation;
 pub mod crypt;
 mod error;

@@ -9,6 +9,7 @@ mod daemon;
 mod driver;
 mod dtls;
 mod http_conn;
+mod listen;
 mod logging;
 mod pool;
 mod quickstart;

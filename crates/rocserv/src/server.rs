@@ -43,48 +43,20 @@ impl Server {
     /// Binds the TCP listeners for `listen-host` (all addresses when unset) and `tcp-port`. Runs before
     /// daemonising so that a port already in use is reported on the terminal.
     pub fn bind(cfg: &Config) -> std::io::Result<Vec<std::net::TcpListener>> {
-        use std::net::ToSocketAddrs as _;
-        let port = cfg.tcp_port;
-        let addrs: Vec<SocketAddr> = match &cfg.listen_host {
-            Some(h) => (h.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("listen-host '{h}' cannot be resolved: {e}"),
-                    )
-                })?
-                .collect(),
-            None => vec![SocketAddr::new(
-                std::net::Ipv6Addr::UNSPECIFIED.into(),
-                port,
-            )],
-        };
-        let mut out = Vec::new();
-        for addr in addrs {
-            let domain = if addr.is_ipv4() {
-                socket2::Domain::IPV4
-            } else {
-                socket2::Domain::IPV6
-            };
-            let sock =
-                socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-            sock.set_reuse_address(true)?;
-            if addr.is_ipv6() {
-                // The wildcard also accepts IPv4 (v4-mapped addresses are normalised per connection).
-                sock.set_only_v6(!addr.ip().is_unspecified())?;
-            }
-            sock.set_nonblocking(true)?;
-            sock.bind(&addr.into()).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {addr} (tcp-port/listen-host): {e}"),
-                )
-            })?;
-            sock.listen(1024)?;
-            out.push(sock.into());
-        }
-        Ok(out)
+        let socks = crate::listen::bind(
+            cfg.listen_host.as_deref(),
+            cfg.tcp_port,
+            socket2::Type::STREAM,
+            "tcp-port/listen-host",
+            |s| s.set_reuse_address(true),
+        )?;
+        socks
+            .into_iter()
+            .map(|s| {
+                s.listen(1024)?;
+                Ok(s.into())
+            })
+            .collect()
     }
 
     /// Accepts connections forever (until the task is dropped).

@@ -113,41 +113,19 @@ impl Registration {
 impl UdpEndpoint {
     /// Binds `host:port` (all addresses, dual-stack, when `host` is None).
     pub fn bind(host: Option<&str>, port: u16) -> std::io::Result<Vec<std::net::UdpSocket>> {
-        use std::net::ToSocketAddrs as _;
-        let addrs: Vec<SocketAddr> = match host {
-            Some(h) => (h, port)
-                .to_socket_addrs()
-                .map_err(|e| std::io::Error::new(e.kind(), format!("udp listen host '{h}': {e}")))?
-                .collect(),
-            None => vec![SocketAddr::new(
-                std::net::Ipv6Addr::UNSPECIFIED.into(),
-                port,
-            )],
-        };
-        let mut out = Vec::new();
-        for addr in addrs {
-            let domain = if addr.is_ipv4() {
-                socket2::Domain::IPV4
-            } else {
-                socket2::Domain::IPV6
-            };
-            let sock =
-                socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-            if addr.is_ipv6() {
-                sock.set_only_v6(!addr.ip().is_unspecified())?;
-            }
-            sock.set_nonblocking(true)?;
-            let _ = sock.set_recv_buffer_size(4 << 20);
-            let _ = sock.set_send_buffer_size(4 << 20);
-            sock.bind(&addr.into()).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot listen on {addr}/udp (udp-port): {e}"),
-                )
-            })?;
-            out.push(sock.into());
-        }
-        Ok(out)
+        let socks = crate::listen::bind(
+            host,
+            port,
+            socket2::Type::DGRAM,
+            "udp-port/udp-listen-host",
+            |s| {
+                // Bursts of many sessions' datagrams: deeper queues than the defaults.
+                let _ = s.set_recv_buffer_size(4 << 20);
+                let _ = s.set_send_buffer_size(4 << 20);
+                Ok(())
+            },
+        )?;
+        Ok(socks.into_iter().map(Into::into).collect())
     }
 
     pub fn new(sock: UdpSocket) -> Arc<Self> {

@@ -7,30 +7,20 @@ use std::sync::Arc;
 use super::ffi;
 use super::transaction::{self, Event, Outcome, Params, Question, SpawnError};
 use super::PamOptions;
+use crate::attempts::Attempts;
 use crate::conversation::{
     Answers, AuthConversation, Failure, FailureReason, Identity, Prompt, PromptField, Step,
 };
-use crate::plain::{quoted, LOGIN_FAILED, MAX_ATTEMPTS, PROMPT_MESSAGE};
+use crate::plain::quoted;
 use crate::Secret;
 
-/// The username + password form, with `error` for retries (same texts as `plain`).
-pub(super) fn credentials_prompt(error: Option<&str>) -> Prompt {
-    Prompt {
-        message: Some(PROMPT_MESSAGE.to_owned()),
-        error: error.map(str::to_owned),
-        fields: vec![PromptField::username(), PromptField::password()],
-    }
-}
-
-/// A `pam` login attempt: up to [`MAX_ATTEMPTS`] PAM transactions, each of as many rounds as
+/// A `pam` login attempt: up to [`MAX_ATTEMPTS`](crate::attempts::MAX_ATTEMPTS) PAM transactions, each of as many rounds as
 /// the stack asks for.
 pub struct PamConversation {
     options: Arc<PamOptions>,
     service: CString,
     rhost: Option<CString>,
-    failures: u32,
-    pending: Option<Failure>,
-    finished: bool,
+    attempts: Attempts,
     live: Option<Live>,
 }
 
@@ -47,9 +37,7 @@ impl PamConversation {
             options,
             service,
             rhost: None,
-            failures: 0,
-            pending: None,
-            finished: false,
+            attempts: Attempts::default(),
             live: None,
         }
     }
@@ -61,27 +49,15 @@ impl PamConversation {
 
     /// Failed attempts so far.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.attempts.failures()
     }
 
     fn fail(&mut self, log_detail: String) -> Step {
-        self.failures += 1;
-        if self.failures >= MAX_ATTEMPTS {
-            self.finished = true;
-            return Step::Failure(Failure {
-                reason: FailureReason::TooManyAttempts,
-                log_detail: format!("{log_detail}; {} failed attempts", self.failures),
-            });
-        }
-        self.pending = Some(Failure {
-            reason: FailureReason::BadCredentials,
-            log_detail,
-        });
-        Step::Continue(credentials_prompt(Some(LOGIN_FAILED)))
+        self.attempts.fail(log_detail)
     }
 
     fn backend_error(&mut self, log_detail: String) -> Step {
-        self.finished = true;
+        self.attempts.finish();
         self.live = None;
         Step::Failure(Failure {
             reason: FailureReason::BackendError,
@@ -143,7 +119,7 @@ impl PamConversation {
                 Step::Continue(prompt)
             }
             Ok(Event::Done(Outcome::Success { username, groups })) => {
-                self.finished = true;
+                self.attempts.finish();
                 Step::Success(Identity { username, groups })
             }
             Ok(Event::Done(Outcome::Failed { stage, code, text })) => {
@@ -168,8 +144,8 @@ impl PamConversation {
 
 impl AuthConversation for PamConversation {
     fn answer(&mut self, answers: Answers) -> Step {
-        self.pending = None;
-        if self.finished {
+        self.attempts.clear_pending();
+        if self.attempts.is_finished() {
             return Step::Failure(Failure {
                 reason: FailureReason::BackendError,
                 log_detail: "answer received after the PAM conversation ended".to_owned(),
@@ -189,7 +165,7 @@ impl AuthConversation for PamConversation {
     }
 
     fn take_failure(&mut self) -> Option<Failure> {
-        self.pending.take()
+        self.attempts.take_pending()
     }
 }
 

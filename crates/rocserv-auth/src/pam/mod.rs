@@ -142,7 +142,7 @@ impl AuthBackend for PamBackend {
     }
 
     fn initial_prompt(&self) -> Prompt {
-        conversation::credentials_prompt(None)
+        crate::attempts::credentials_prompt(None)
     }
 
     fn start(&self) -> Box<dyn AuthConversation> {

@@ -74,7 +74,7 @@ fn secondary(value: &str) -> Answers {
 }
 
 fn retry_prompt() -> Step {
-    Step::Continue(conversation::credentials_prompt(Some("Login failed.")))
+    Step::Continue(crate::attempts::credentials_prompt(Some("Login failed.")))
 }
 
 fn wait_for_no_transactions() {

@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use super::{credentials_prompt, otp_prompt, Shared, Verdict, LOGIN_FAILED};
+use super::{otp_prompt, Shared, Verdict};
+use crate::attempts::Attempts;
+pub use crate::attempts::MAX_ATTEMPTS;
 use crate::conversation::{Answers, AuthConversation, Failure, FailureReason, Identity, Step};
 use crate::otp::{OtpRejection, OtpVerdict};
-
-/// Failed rounds allowed in one conversation; the last one ends it (ocserv's `MAX_TRIES`).
-pub const MAX_ATTEMPTS: u32 = 3;
 
 /// Longest part of a client-chosen user name copied into a log line.
 const LOGGED_USERNAME_CHARS: usize = 64;
@@ -20,9 +19,7 @@ const LOGGED_USERNAME_CHARS: usize = 64;
 /// they also get the same OTP form as a right password (see [`crate::plain`]).
 pub struct PlainConversation {
     shared: Arc<Shared>,
-    failures: u32,
-    pending: Option<Failure>,
-    finished: bool,
+    attempts: Attempts,
     /// Set between the password round and the OTP round.
     awaiting_otp: Option<FirstFactor>,
 }
@@ -39,39 +36,25 @@ impl PlainConversation {
     pub(super) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            failures: 0,
-            pending: None,
-            finished: false,
+            attempts: Attempts::default(),
             awaiting_otp: None,
         }
     }
 
     /// Failed rounds so far.
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.attempts.failures()
     }
 
     fn fail(&mut self, log_detail: String) -> Step {
-        self.failures += 1;
-        if self.failures >= MAX_ATTEMPTS {
-            self.finished = true;
-            return Step::Failure(Failure {
-                reason: FailureReason::TooManyAttempts,
-                log_detail: format!("{log_detail}; {} failed attempts", self.failures),
-            });
-        }
-        self.pending = Some(Failure {
-            reason: FailureReason::BadCredentials,
-            log_detail,
-        });
-        Step::Continue(credentials_prompt(Some(LOGIN_FAILED)))
+        self.attempts.fail(log_detail)
     }
 }
 
 impl AuthConversation for PlainConversation {
     fn answer(&mut self, answers: Answers) -> Step {
-        self.pending = None;
-        if self.finished {
+        self.attempts.clear_pending();
+        if self.attempts.is_finished() {
             return Step::Failure(Failure {
                 reason: FailureReason::BackendError,
                 log_detail: "answer received after the plain conversation ended".to_owned(),
@@ -100,7 +83,7 @@ impl AuthConversation for PlainConversation {
                     Ok(OtpVerdict::Accepted)
                 )
             {
-                self.finished = true;
+                self.attempts.finish();
                 return Step::Success(identity.clone());
             }
         }
@@ -116,7 +99,7 @@ impl AuthConversation for PlainConversation {
         }
         match verdict {
             Verdict::Accepted(identity) => {
-                self.finished = true;
+                self.attempts.finish();
                 Step::Success(identity)
             }
             Verdict::OtpOnly(_) => self.fail(format!(
@@ -131,7 +114,7 @@ impl AuthConversation for PlainConversation {
     }
 
     fn take_failure(&mut self) -> Option<Failure> {
-        self.pending.take()
+        self.attempts.take_pending()
     }
 }
 
@@ -151,7 +134,7 @@ impl PlainConversation {
             .verify_otp(&identity.username, code.expose().trim())
         {
             Ok(OtpVerdict::Accepted) => {
-                self.finished = true;
+                self.attempts.finish();
                 Step::Success(identity)
             }
             Ok(OtpVerdict::Rejected(OtpRejection::WrongCode)) => {
@@ -164,7 +147,7 @@ impl PlainConversation {
                 self.fail(format!("user {who} has no OTP token"))
             }
             Err(error) => {
-                self.finished = true;
+                self.attempts.finish();
                 Step::Failure(Failure {
                     reason: FailureReason::BackendError,
                     log_detail: format!("OTP check for {who} failed: {error}"),

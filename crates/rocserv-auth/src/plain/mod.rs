@@ -180,20 +180,11 @@ impl AuthBackend for PlainBackend {
     }
 
     fn initial_prompt(&self) -> Prompt {
-        credentials_prompt(None)
+        crate::attempts::credentials_prompt(None)
     }
 
     fn start(&self) -> Box<dyn AuthConversation> {
         Box::new(PlainConversation::new(Arc::clone(&self.shared)))
-    }
-}
-
-/// The username + password form, with `error` for retries.
-fn credentials_prompt(error: Option<&str>) -> Prompt {
-    Prompt {
-        message: Some(PROMPT_MESSAGE.to_owned()),
-        error: error.map(str::to_owned),
-        fields: vec![PromptField::username(), PromptField::password()],
     }
 }
 
