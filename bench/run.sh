@@ -8,7 +8,7 @@
 #                        10 sessions, no quiet wait (about 3 minutes)
 #   --reps N             repetitions of every iperf3 / ping measurement (default 3)
 #   --duration S         seconds per iperf3 run, plus 1 s omitted warm-up (default 10)
-#   --sections LIST      comma list of: tput,ping,setup,sessions (default: all)
+#   --sections LIST      comma list of: tput,ping,setup,sessions,sessions-lg (default: all)
 #   --server-only NAME   measure only rocserv or only ocserv (no ratios)
 #   --setup-reps N       one-client connects per mode (default 10)
 #   --sessions N         clients connected at once for memory/setup (default 100)
@@ -21,6 +21,16 @@
 #   --rocserv PATH       rocserv binary (default: ${CARGO_TARGET_DIR:-target}/release/rocserv,
 #                        built with `cargo build --release -p rocserv` when missing)
 #   --ocserv PATH        ocserv binary (default /usr/sbin/ocserv)
+#   --loadgen PATH       rocserv-loadgen binary (default: ${CARGO_TARGET_DIR:-target}/release/
+#                        rocserv-loadgen, built with `cargo build --release -p rocserv-loadgen`
+#                        when missing and sessions-lg is selected)
+#   --lg-sessions N      sessions-lg: sessions of the side-by-side run (default 1000)
+#   --lg-big N           sessions-lg: sessions of the big hold run, 0 = skip (default 10000)
+#   --lg-big-ocserv      sessions-lg: run the big hold against ocserv too (default: rocserv only)
+#   --lg-concurrency N   sessions-lg: sessions in setup at once (default 64)
+#   --lg-hold S          sessions-lg: hold of the side-by-side run (default 30)
+#   --lg-big-hold S      sessions-lg: hold of the big run (default 60)
+#   --lg-dpd S           sessions-lg: the load generator's DPD interval (default 20)
 #   --out DIR            results directory (default bench/results/YYYYmmdd-HHMMSS)
 #
 # What it does: installs missing Debian packages (apt-get --no-install-recommends), builds
@@ -34,6 +44,10 @@
 #   setup     one client: connect setup time (launch -> tun configured), teardown, server
 #             CPU per connect+disconnect; DTLS and TLS only
 #   sessions  N openconnect clients started at once: all-up time, PSS per session, idle CPU
+#   sessions-lg  rocserv-loadgen (one process, no TUN): --lg-sessions sessions against both
+#             servers (time to establish all, setup percentiles, server CPU and PSS per
+#             session, DPD and pings through every tunnel), then --lg-big sessions held with
+#             DPD answered (bench/sections-loadgen.sh; servers on a /16 pool)
 # A DTLS row is measured only when openconnect logged "Established DTLS connection";
 # otherwise it reads "n/a (no DTLS)".
 #
@@ -52,12 +66,16 @@ REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 . "$HERE/report.sh"
 
-REPS=3; DUR=10; SECTIONS=tput,ping,setup,sessions; ONLY=; SETUP_REPS=10; SESSIONS=100
+REPS=3; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
 PINGS=50; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
 ROCSERV=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv; OCSERV=/usr/sbin/ocserv
+LOADGEN=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv-loadgen
+LG_SESSIONS=1000; LG_BIG=10000; LG_BIG_OCSERV=0; LG_CONC=64; LG_HOLD=30; LG_BIG_HOLD=60; LG_DPD=20
+LG_NOFILE=200000
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) REPS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3 ;;
+    --quick) REPS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
+           LG_SESSIONS=50; LG_BIG=0; LG_HOLD=5 ;;
     --reps) REPS=${2:?}; shift ;;
     --duration) DUR=${2:?}; shift ;;
     --sections) SECTIONS=${2:?}; shift ;;
@@ -69,14 +87,22 @@ while [ $# -gt 0 ]; do
     --max-load) MAX_LOAD=${2:?}; shift ;;
     --rocserv) ROCSERV=${2:?}; shift ;;
     --ocserv) OCSERV=${2:?}; shift ;;
+    --loadgen) LOADGEN=${2:?}; shift ;;
+    --lg-sessions) LG_SESSIONS=${2:?}; shift ;;
+    --lg-big) LG_BIG=${2:?}; shift ;;
+    --lg-big-ocserv) LG_BIG_OCSERV=1 ;;
+    --lg-concurrency) LG_CONC=${2:?}; shift ;;
+    --lg-hold) LG_HOLD=${2:?}; shift ;;
+    --lg-big-hold) LG_BIG_HOLD=${2:?}; shift ;;
+    --lg-dpd) LG_DPD=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
-    -h|--help) sed -n '2,47p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
 in_range() { if [ "${!1}" -lt "$2" ] || [ "${!1}" -gt "$3" ]; then die "$1 must be $2..$3"; fi; }
-for v in REPS DUR SETUP_REPS SESSIONS PINGS QUIET_WAIT MAX_LOAD; do
+for v in REPS DUR SETUP_REPS SESSIONS PINGS QUIET_WAIT MAX_LOAD LG_SESSIONS LG_BIG LG_CONC LG_HOLD LG_BIG_HOLD LG_DPD; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 in_range REPS 1 50
@@ -84,13 +110,19 @@ in_range DUR 1 300
 in_range SESSIONS 1 250   # openconnect processes; the pool is a /24
 in_range SETUP_REPS 1 100
 in_range PINGS 2 1000
+in_range LG_SESSIONS 1 60000   # the sessions-lg pool is a /16
+in_range LG_BIG 0 60000
+in_range LG_CONC 1 10000
+in_range LG_HOLD 0 3600
+in_range LG_BIG_HOLD 0 3600
+in_range LG_DPD 1 3600
 case "$ONLY" in
   "") SERVERS=(rocserv ocserv) ;;
   rocserv|ocserv) SERVERS=("$ONLY") ;;
   *) die "--server-only takes rocserv or ocserv" ;;
 esac
 for s in ${SECTIONS//,/ }; do
-  case "$s" in tput|ping|setup|sessions) ;; *) die "unknown section '$s' (tput,ping,setup,sessions)" ;; esac
+  case "$s" in tput|ping|setup|sessions|sessions-lg) ;; *) die "unknown section '$s' (tput,ping,setup,sessions,sessions-lg)" ;; esac
 done
 has() { case ",$SECTIONS," in *",$1,"*) return 0 ;; esac; return 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, tun devices)"
@@ -122,6 +154,16 @@ if [[ " ${SERVERS[*]} " == *" rocserv "* ]] && [ ! -x "$ROCSERV" ]; then
   [ -x "$ROCSERV" ] || die "$ROCSERV still missing after the build (CARGO_TARGET_DIR?)"
 fi
 if [[ " ${SERVERS[*]} " == *" ocserv "* ]]; then [ -x "$OCSERV" ] || die "$OCSERV missing"; fi
+if has sessions-lg; then
+  if [ ! -x "$LOADGEN" ]; then
+    log "$LOADGEN missing: cargo build --release -p rocserv-loadgen"
+    (cd "$REPO" && cargo build --release -p rocserv-loadgen) || die "cargo build failed"
+    [ -x "$LOADGEN" ] || die "$LOADGEN still missing after the build (CARGO_TARGET_DIR?)"
+  fi
+  # the servers inherit this limit: thousands of sessions need thousands of descriptors
+  ulimit -n "$LG_NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)" ||
+    log "WARNING: could not raise the open-file limit (ulimit -n $(ulimit -n))"
+fi
 
 # --- one run at a time (fixed namespace names), results dir, state dir ---------------------
 exec {LOCK_FD}> /tmp/rocserv-bench.lock
@@ -142,6 +184,7 @@ fail() { FAILS=$((FAILS + 1)); log "FAILED: $*"; }
 
 # --- bookkeeping: everything we start is stopped by PID -----------------------------------
 SERVER_PID=; SERVER_NAME=; IPERF_PID=; DIRECT_ROUTE=0; ROCSERV_RUN=$ROCSERV
+SERVER_CONF=$STATE/server.conf
 # shellcheck disable=SC2317  # called by the traps
 cleanup() {
   local f
@@ -175,8 +218,8 @@ server_start() {
   local name=$1 i t0 m cmd=()
   [ -z "$(srv_pids | tr -d ' ')" ] || { ns_kill_all "$NS_SRV"; }
   case "$name" in
-    rocserv) cmd=("$ROCSERV_RUN" -f -e -c "$STATE/server.conf") ;;
-    ocserv) cmd=("$OCSERV" -f -c "$STATE/server.conf") ;;
+    rocserv) cmd=("$ROCSERV_RUN" -f -e -c "$SERVER_CONF") ;;
+    ocserv) cmd=("$OCSERV" -f -c "$SERVER_CONF") ;;
   esac
   rm -f "$STATE/run/server.pid"
   t0=$(now)
@@ -222,6 +265,7 @@ iperf_server_start() {
 }
 
 . "$HERE/sections.sh"
+. "$HERE/sections-loadgen.sh"
 
 # --- main ----------------------------------------------------------------------------------
 log "bench run -> $OUT (servers: ${SERVERS[*]}; sections $SECTIONS; reps $REPS; ${DUR}s iperf3)"
@@ -231,6 +275,10 @@ done
 lab_up || die "could not build the namespace lab"
 make_pki "$STATE/certs" || die "could not make the PKI / ocpasswd file"
 render_conf "$HERE/server.conf.in" "$STATE/server.conf" "$STATE"
+if has sessions-lg; then
+  render_lg_conf || die "could not render server-lg.conf"
+  cp "$STATE/server-lg.conf" "$OUT/server-lg.conf"
+fi
 # a private copy: a rebuild of target/release during the run must not mix two versions
 if [[ " ${SERVERS[*]} " == *" rocserv "* ]]; then
   cp "$ROCSERV" "$STATE/rocserv" || die "cannot copy $ROCSERV"
@@ -242,7 +290,7 @@ cat "$OUT/env.txt"
 iperf_server_start || die "iperf3 server did not start"
 
 order=0
-for sec in ping tput setup sessions; do
+for sec in ping tput setup sessions sessions-lg; do
   has "$sec" || continue
   srvs=("${SERVERS[@]}")
   # alternate the order between sections so slow drifts of the machine hit both servers
@@ -250,8 +298,9 @@ for sec in ping tput setup sessions; do
   order=$((order + 1))
   for srv in "${srvs[@]}"; do
     section_start "$sec" "$srv"
+    SERVER_CONF=$STATE/server.conf; [ "$sec" = sessions-lg ] && SERVER_CONF=$STATE/server-lg.conf
     if ! server_start "$srv"; then fail "$srv did not start"; server_stop; continue; fi
-    "sec_$sec" "$srv"
+    "sec_${sec//-/_}" "$srv"
     server_stop
   done
 done

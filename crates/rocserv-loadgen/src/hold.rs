@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use rocserv_proto::cstp::{write_frame, FrameReader, PacketType, HEADER_LEN, MAX_PAYLOAD};
+use rocserv_proto::cstp::{write_frame, FrameReader, PacketType, HEADER_LEN};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -18,7 +18,7 @@ use crate::setup::{DtlsState, Established};
 /// The final probe's payload prefix (followed by the channel byte).
 const PROBE: &[u8] = b"rocserv-loadgen-final";
 /// How long the final probe waits for answers.
-const PROBE_WAIT: Duration = Duration::from_secs(10);
+const PROBE_WAIT: Duration = Duration::from_secs(30);
 
 /// Hold settings.
 #[derive(Debug, Clone)]
@@ -56,6 +56,10 @@ pub struct HoldStats {
     pub final_dtls_ok: Option<bool>,
     /// Why the session ended early, if it did.
     pub lost: Option<String>,
+    /// From sending the final probes until every channel answered (or gave up).
+    pub probe_time: Option<Duration>,
+    /// Time spent on the BYE and TLS close.
+    pub bye_time: Option<Duration>,
 }
 
 /// One CSTP frame, written as one TLS record.
@@ -202,12 +206,7 @@ pub async fn hold(
 ) -> HoldStats {
     let dpd = cfg.force_dpd.unwrap_or(est.params.dpd);
     let keepalive = est.params.keepalive;
-    let mut reader = FrameReader::new(HEADER_LEN + MAX_PAYLOAD);
-    let pre = est.leftover.len().min(reader.spare().len());
-    if let (Some(dst), Some(src)) = (reader.spare().get_mut(..pre), est.leftover.get(..pre)) {
-        dst.copy_from_slice(src);
-    }
-    reader.filled(pre);
+    let reader = est.reader;
     let dtls = match est.dtls {
         DtlsState::Up(ch) => Some(ch),
         _ => None,
@@ -245,6 +244,8 @@ pub async fn hold(
         if let Some(pu) = probe_until {
             let dtls_done = h.stats.final_dtls_ok != Some(false);
             if now >= pu || (h.stats.final_cstp_ok && dtls_done) {
+                h.stats.probe_time =
+                    Some(PROBE_WAIT.saturating_sub(pu.saturating_duration_since(now)));
                 break;
             }
         } else if end.is_some_and(|e| now >= e) {
@@ -293,11 +294,13 @@ pub async fn hold(
                 }
             }
         }
+        // Hold-phase timers only while holding: in the probe phase they lie in the past.
+        let holding = probe_until.is_none();
         let wake = [
             Some(now + tick),
             probe_until,
-            end,
-            ping_every.map(|_| next_ping),
+            end.filter(|_| holding),
+            ping_every.filter(|_| holding).map(|_| next_ping),
             Some(cfg.deadline),
         ]
         .into_iter()
@@ -353,6 +356,8 @@ pub async fn hold(
         let _ = send_frame(&mut h.tls, PacketType::Disconnect, b"\xb0loadgen done").await;
         let _ = h.tls.shutdown().await;
     };
+    let t_bye = Instant::now();
     let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
+    h.stats.bye_time = Some(t_bye.elapsed());
     h.stats
 }

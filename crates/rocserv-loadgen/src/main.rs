@@ -137,13 +137,12 @@ async fn run(a: args::Checked) -> Report {
         }
     }
     let establish_all = start.elapsed();
-    if !a.json {
-        eprintln!(
-            "setup phase done: {done} of {n} sessions reported in {:.3} s; holding {} s",
-            establish_all.as_secs_f64(),
-            a.hold.as_secs()
-        );
-    }
+    // On stderr also with --json: bench/sections-loadgen.sh waits for this line.
+    eprintln!(
+        "setup phase done: {done} of {n} sessions reported in {:.3} s; holding {} s",
+        establish_all.as_secs_f64(),
+        a.hold.as_secs()
+    );
     let _ = hold_tx.send(Some(Instant::now() + a.hold));
     let mut results = Vec::with_capacity(n);
     for t in tasks {

@@ -90,6 +90,10 @@ pub struct Summary {
     pub lost: BTreeMap<String, usize>,
     /// Pings sent / received.
     pub pings: (u64, u64),
+    /// Final probe: time until every channel answered, p50 and max (ms).
+    pub probe_ms: [f64; 2],
+    /// BYE + TLS close, max (ms).
+    pub bye_ms_max: f64,
 }
 
 impl Report {
@@ -98,6 +102,8 @@ impl Report {
         let mut s = Summary::default();
         let mut setups: Vec<f64> = Vec::new();
         let mut cstp: Vec<f64> = Vec::new();
+        let mut probes: Vec<f64> = Vec::new();
+        let mut byes: Vec<f64> = Vec::new();
         for r in &self.results {
             if let Some(f) = &r.failure {
                 *s.failures.entry(f.clone()).or_default() += 1;
@@ -125,6 +131,8 @@ impl Report {
                 s.final_ok.0 += usize::from(h.final_cstp_ok);
                 s.final_ok.1 += usize::from(h.final_dtls_ok == Some(true));
                 s.final_ok.2 += usize::from(h.final_dtls_ok.is_some());
+                probes.extend(h.probe_time.map(|d| d.as_secs_f64() * 1000.0));
+                byes.extend(h.bye_time.map(|d| d.as_secs_f64() * 1000.0));
                 if let Some(l) = &h.lost {
                     *s.lost.entry(l.clone()).or_default() += 1;
                 }
@@ -132,6 +140,9 @@ impl Report {
         }
         s.setup_ms = quantiles(setups);
         s.cstp_setup_ms = quantiles(cstp);
+        let q = quantiles(probes);
+        s.probe_ms = [q[0], q[3]];
+        s.bye_ms_max = quantiles(byes)[3];
         s
     }
 
@@ -172,8 +183,8 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "final DPD probe answered: cstp {} of {}, dtls {} of {}",
-            s.final_ok.0, s.established, s.final_ok.1, s.final_ok.2
+            "final DPD probe answered: cstp {} of {}, dtls {} of {} (all channels answered after p50 {:.1} ms, max {:.1} ms; BYE max {:.1} ms)",
+            s.final_ok.0, s.established, s.final_ok.1, s.final_ok.2, s.probe_ms[0], s.probe_ms[1], s.bye_ms_max
         );
         let _ = writeln!(o, "lost during hold: {}", map_text(&s.lost));
         let _ = writeln!(o, "pings: sent {} replies {}", s.pings.0, s.pings.1);
@@ -202,7 +213,7 @@ impl Report {
              \"cstp_setup_ms\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}},\
              \"dtls\":{},\"dtls_detail\":{},\"dtls_established\":{},\"hold_s\":{},\"dpd_answered_cstp\":{},\
              \"dpd_answered_dtls\":{},\"dpd_sent\":{},\"dpd_replies\":{},\"keepalives\":{},\
-             \"final_dpd_cstp_ok\":{},\"final_dpd_dtls_ok\":{},\"final_dpd_dtls_sent\":{},\
+             \"final_dpd_cstp_ok\":{},\"final_dpd_dtls_ok\":{},\"final_dpd_dtls_sent\":{},\"final_probe_ms\":{{\"p50\":{},\"max\":{}}},\"bye_ms_max\":{},\
              \"lost\":{},\"pings_sent\":{},\"pings_received\":{},\"client_cpu_s\":{},\"wall_s\":{}}}",
             self.sessions,
             self.concurrency,
@@ -229,6 +240,9 @@ impl Report {
             s.final_ok.0,
             s.final_ok.1,
             s.final_ok.2,
+            num(s.probe_ms[0]),
+            num(s.probe_ms[1]),
+            num(s.bye_ms_max),
             map_json(&s.lost),
             s.pings.0,
             s.pings.1,

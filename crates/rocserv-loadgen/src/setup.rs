@@ -21,6 +21,10 @@ use crate::http::{
     ConnectParams, ResponseHead, MAX_HEAD,
 };
 use crate::tunnel::{parse_connect_reply, TunnelParams};
+use rocserv_proto::cstp::{write_frame, FrameReader, PacketType, HEADER_LEN, MAX_PAYLOAD};
+
+/// Payload of the DPD request that ends the setup.
+pub const READY_PROBE: &[u8] = b"rocserv-loadgen-ready";
 
 /// Most auth round trips before we give up (ocserv: username, password).
 const MAX_ROUNDS: usize = 6;
@@ -44,6 +48,8 @@ pub enum Failure {
     BadConnectReply,
     /// The overall or per-step time limit.
     Timeout,
+    /// The tunnel closed or broke before its first DPD was answered.
+    TunnelClosed,
 }
 
 impl Failure {
@@ -58,6 +64,7 @@ impl Failure {
             Failure::ConnectRefused(s) => format!("connect_refused_{s}"),
             Failure::BadConnectReply => "bad_connect_reply".into(),
             Failure::Timeout => "timeout".into(),
+            Failure::TunnelClosed => "tunnel_closed".into(),
         }
     }
 }
@@ -112,15 +119,16 @@ pub enum DtlsState {
 pub struct Established {
     /// The TLS stream, now carrying CSTP.
     pub tls: TlsStream<TcpStream>,
-    /// Bytes read after the CONNECT reply head (start of the CSTP stream).
-    pub leftover: Vec<u8>,
+    /// The CSTP receive buffer (may hold frames that arrived during setup).
+    pub reader: FrameReader,
     /// The parsed reply.
     pub params: TunnelParams,
     /// DTLS channel state.
     pub dtls: DtlsState,
     /// Time from TCP connect to the CONNECT reply.
     pub cstp_setup: Duration,
-    /// Time from TCP connect to DTLS up (or its failure), i.e. the whole setup.
+    /// Time from TCP connect to the end of setup: DTLS up (or failed) and the first CSTP DPD
+    /// answered, i.e. the server's tunnel loop runs.
     pub setup: Duration,
 }
 
@@ -230,6 +238,53 @@ async fn authenticate(
     Err(Failure::AuthRejected)
 }
 
+/// Sends a CSTP DPD request and waits for its answer: the server's tunnel loop runs. Other
+/// frames arriving meanwhile are dropped (a server DPD request is answered).
+async fn first_dpd(
+    tls: &mut TlsStream<TcpStream>,
+    reader: &mut FrameReader,
+) -> Result<(), Failure> {
+    let mut out = Vec::with_capacity(HEADER_LEN + READY_PROBE.len());
+    write_frame(&mut out, PacketType::DpdReq, READY_PROBE).map_err(|_| Failure::Http)?;
+    tls.write_all(&out)
+        .await
+        .map_err(|_| Failure::TunnelClosed)?;
+    tls.flush().await.map_err(|_| Failure::TunnelClosed)?;
+    loop {
+        let mut answer = None;
+        loop {
+            match reader.next_frame() {
+                Ok(Some(f)) if f.ty == PacketType::DpdResp && f.payload == READY_PROBE => {
+                    return Ok(())
+                }
+                Ok(Some(f)) if f.ty == PacketType::DpdReq => answer = Some(f.payload.to_vec()),
+                Ok(Some(f)) if matches!(f.ty, PacketType::Disconnect | PacketType::Terminate) => {
+                    return Err(Failure::TunnelClosed)
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return Err(Failure::TunnelClosed),
+            }
+        }
+        if let Some(p) = answer {
+            out.clear();
+            write_frame(&mut out, PacketType::DpdResp, &p).map_err(|_| Failure::Http)?;
+            tls.write_all(&out)
+                .await
+                .map_err(|_| Failure::TunnelClosed)?;
+            tls.flush().await.map_err(|_| Failure::TunnelClosed)?;
+        }
+        let n = tls
+            .read(reader.spare())
+            .await
+            .map_err(|_| Failure::TunnelClosed)?;
+        if n == 0 {
+            return Err(Failure::TunnelClosed);
+        }
+        reader.filled(n);
+    }
+}
+
 /// Runs the whole setup of session `idx`.
 pub async fn establish(t: &Target, idx: usize) -> Result<Established, Failure> {
     let t0 = Instant::now();
@@ -288,9 +343,18 @@ pub async fn establish(t: &Target, idx: usize) -> Result<Established, Failure> {
     } else {
         DtlsState::NotOffered(params.other_dtls_cipher.clone())
     };
+    let mut reader = FrameReader::new(HEADER_LEN + MAX_PAYLOAD);
+    let pre = buf.len().min(reader.spare().len());
+    if let (Some(dst), Some(src)) = (reader.spare().get_mut(..pre), buf.get(..pre)) {
+        dst.copy_from_slice(src);
+    }
+    reader.filled(pre);
+    tokio::time::timeout(t.step_timeout, first_dpd(&mut tls, &mut reader))
+        .await
+        .map_err(|_| Failure::Timeout)??;
     Ok(Established {
         tls,
-        leftover: buf,
+        reader,
         params,
         dtls,
         cstp_setup,
