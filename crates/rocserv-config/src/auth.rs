@@ -1,5 +1,6 @@
 //! `auth` / `enable-auth` values: `plain[passwd=F,otp=G]`, `pam[service=S,gid-min=N]`,
-//! `certificate`, `radius[...]`, `gssapi[...]`, `oidc[...]`.
+//! `certificate`, `radius[...]`, `gssapi[...]`, `oidc[...]`; and `acct` values: `pam`,
+//! `pam[service=NAME]`, `radius[...]`.
 
 use std::path::PathBuf;
 
@@ -62,6 +63,64 @@ impl AuthMethod {
             self,
             Self::Plain { .. } | Self::Pam { .. } | Self::Radius { .. }
         )
+    }
+}
+
+/// An accounting method (`acct`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcctMethod {
+    /// A PAM account-management check (`pam_acct_mgmt`) of the user when the session opens,
+    /// whatever method authenticated them.
+    Pam {
+        /// PAM service name (default `ocserv`).
+        service: String,
+    },
+}
+
+/// What an `acct` value asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AcctValue {
+    /// A method rocserv implements.
+    Method(AcctMethod),
+    /// `radius[...]`: accepted, not implemented.
+    Radius,
+}
+
+const ACCT_EXPECTED: &str = "an accounting method: pam, pam[service=NAME] or radius[...]";
+
+/// Parses an `acct` value.
+pub(crate) fn parse_acct(c: &Ctx<'_>) -> Result<AcctValue, ConfigError> {
+    let v = c.value;
+    let (name, inner) = match v.split_once('[') {
+        None => (v, ""),
+        Some((name, rest)) => {
+            let inner = rest
+                .strip_suffix(']')
+                .ok_or_else(|| c.expected(ACCT_EXPECTED))?;
+            (name, inner.trim())
+        }
+    };
+    match name.trim().to_ascii_lowercase().as_str() {
+        "pam" => {
+            let mut service = "ocserv".to_owned();
+            for (k, v) in sub_options(c, inner)? {
+                match k {
+                    "service" if !v.is_empty() && !v.contains('/') && v != "." && v != ".." => {
+                        service = v.to_owned()
+                    }
+                    _ => {
+                        return Err(c.error(format!(
+                            "acct pam: unknown or unusable sub-option '{}' (expected service=NAME, \
+                             a file name in /etc/pam.d)",
+                            crate::error::show(k)
+                        )))
+                    }
+                }
+            }
+            Ok(AcctValue::Method(AcctMethod::Pam { service }))
+        }
+        "radius" => Ok(AcctValue::Radius),
+        _ => Err(c.expected(ACCT_EXPECTED)),
     }
 }
 
@@ -244,6 +303,50 @@ mod tests {
             }
         );
         assert!(p("pam[gid-min=x]").is_err());
+    }
+
+    fn acct(v: &str) -> Result<AcctValue, ConfigError> {
+        parse_acct(&Ctx {
+            file: Path::new("t.conf"),
+            line: 9,
+            key: "acct",
+            value: v,
+            continuation: false,
+        })
+    }
+
+    #[test]
+    fn acct_forms() {
+        let pam = |s: &str| {
+            AcctValue::Method(AcctMethod::Pam {
+                service: s.to_owned(),
+            })
+        };
+        assert_eq!(acct("pam").unwrap(), pam("ocserv"));
+        assert_eq!(acct("PAM").unwrap(), pam("ocserv"));
+        assert_eq!(acct("pam[]").unwrap(), pam("ocserv"));
+        assert_eq!(acct("pam[service=vpn-acct]").unwrap(), pam("vpn-acct"));
+        assert_eq!(
+            acct("radius[config=/etc/radcli/radiusclient.conf,nas-identifier=x]").unwrap(),
+            AcctValue::Radius
+        );
+        for bad in [
+            "pam[service=]",
+            "pam[service=a/b]",
+            "pam[service=..]",
+            "pam[gid-min=3]",
+            "pam[service=x",
+            "pam[service]",
+            "ldap",
+            "",
+        ] {
+            let e = acct(bad).unwrap_err();
+            assert_eq!(e.line, Some(9), "{bad}");
+        }
+        assert!(acct("syslog")
+            .unwrap_err()
+            .to_string()
+            .contains("expected an accounting method"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::auth::AuthMethod;
+use crate::auth::{AcctMethod, AuthMethod};
 use crate::ini::Vhost;
 use crate::value::{RouteSpec, SelectGroup};
 
@@ -49,6 +49,9 @@ pub struct Config {
     pub auth: Vec<AuthMethod>,
     /// `enable-auth` (repeatable): alternatives to the `auth` set (OR).
     pub enable_auth: Vec<AuthMethod>,
+    /// `acct = "pam"` / `"pam[service=NAME]"`: a PAM account check after every login.
+    /// (`radius[...]` is accepted with a warning and leaves this `None`.)
+    pub acct: Option<AcctMethod>,
     /// `tcp-port` (mandatory).
     pub tcp_port: u16,
     /// `udp-port`: `None` when absent or 0 (DTLS disabled).
@@ -215,6 +218,7 @@ impl Default for Config {
         Self {
             auth: Vec::new(),
             enable_auth: Vec::new(),
+            acct: None,
             tcp_port: 0,
             udp_port: None,
             listen_host: None,

@@ -97,7 +97,7 @@ pub const KEYS: &[KeyInfo] = &[
     // §1.5 authentication and accounting
     k("auth", V, I),
     k("enable-auth", V, I),
-    k("acct", V, N),
+    k("acct", V, I),
     // §1.6 network
     k("ipv4-network", VU, I),
     k("ipv4-netmask", VU, I),
@@ -252,8 +252,9 @@ mod tests {
     fn implemented_list_comes_from_table() {
         let keys = implemented_keys();
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
+        assert!(keys.contains(&"acct") && keys.contains(&"auto-select-group"));
         assert!(!keys.contains(&"ban-points-kkdcp") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 76);
+        assert_eq!(keys.len(), 77);
     }
 
     #[test]

@@ -32,7 +32,7 @@ mod value;
 
 use std::path::Path;
 
-pub use auth::AuthMethod;
+pub use auth::{AcctMethod, AuthMethod};
 pub use config::{
     Config, RekeyMethod, DEFAULT_AUTH_TIMEOUT, DEFAULT_COOKIE_TIMEOUT, DEFAULT_DPD,
     DEFAULT_KEEPALIVE, DEFAULT_LOG_LEVEL, DEFAULT_MOBILE_DPD, DEFAULT_OCCTL_SOCKET,

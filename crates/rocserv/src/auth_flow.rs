@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use rocserv_auth::pam::AccountCheckError;
 use rocserv_auth::{Answers, AuthBackend, AuthConversation, FailureReason, Identity, Prompt, Step};
 use rocserv_proto::auth_xml::{
     self, AuthForm, ClientAuthMessage, ClientMessageKind, FormField, GroupOption,
@@ -148,6 +149,39 @@ fn clear_context_cookie(resp: Response) -> Response {
     )
 }
 
+/// Why the `acct = pam` check did not let a user in.
+#[derive(Debug)]
+enum AccountRefusal {
+    /// The account stack refused the user (a failed login: ban points).
+    Refused(String),
+    /// The check could not run (service file missing, ...): a server problem.
+    Error(String),
+}
+
+/// `acct = pam`: `pam_acct_mgmt` for `username` (blocking).
+fn account_verdict(
+    service: &str,
+    username: &str,
+    ip: std::net::IpAddr,
+) -> Result<(), AccountRefusal> {
+    let host = ip.to_string();
+    match rocserv_auth::pam::account_check(service, username, Some(&host)) {
+        Ok(()) => Ok(()),
+        Err(e @ AccountCheckError::Refused { .. }) => Err(AccountRefusal::Refused(e.to_string())),
+        Err(e) => Err(AccountRefusal::Error(e.to_string())),
+    }
+}
+
+/// Runs blocking work from synchronous code on the runtime: `block_in_place` on the daemon's
+/// multi-threaded runtime, directly elsewhere (tests, no runtime).
+fn in_place<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 impl Server {
     /// The `group_list` choices: `select-group` entries, after a `default-select-group` pseudo
     /// entry (value empty: "my default group"). None when the URL already chose the group.
@@ -235,6 +269,18 @@ impl Server {
                 username: cert.username.clone(),
                 groups: Vec::new(),
             };
+            // This path answers a GET synchronously (the caller is not async): the account
+            // check, if any, runs in place on this worker (`block_in_place`).
+            let verdict = self
+                .plan
+                .account_service
+                .as_deref()
+                .map_or(Ok(()), |service| {
+                    in_place(|| account_verdict(service, &identity.username, start.real_ip))
+                });
+            if let Err(refusal) = verdict {
+                return self.account_refused(&identity.username, start.real_ip, refusal);
+            }
             return self.auth_success(identity, start.group, Some(cert), start.real_ip);
         }
         let cert_ok_for_password = plan.cert_and_password && start.cert.is_some();
@@ -420,8 +466,49 @@ impl Server {
                         return AuthOutcome::Close(Response::unauthorized("Authentication failed"));
                     }
                 }
+                if let Some(service) = self.plan.account_service.clone() {
+                    let username = identity.username.clone();
+                    let verdict = tokio::task::spawn_blocking(move || {
+                        account_verdict(&service, &username, real_ip)
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(AccountRefusal::Error(format!(
+                            "account check task failed: {e}"
+                        )))
+                    });
+                    if let Err(refusal) = verdict {
+                        return self.account_refused(&identity.username, real_ip, refusal);
+                    }
+                }
                 let cert = ctx.bound_cert.clone();
                 self.auth_success(identity, ctx.group, cert.as_ref(), real_ip)
+            }
+        }
+    }
+
+    /// The answer to a login the PAM account check did not accept.
+    fn account_refused(
+        &self,
+        username: &str,
+        ip: std::net::IpAddr,
+        refusal: AccountRefusal,
+    ) -> AuthOutcome {
+        match refusal {
+            AccountRefusal::Refused(reason) => {
+                tracing::warn!(
+                    user = %username, ip = %ip, %reason,
+                    "authentication refused by the PAM account check"
+                );
+                self.score_failure(ip);
+                AuthOutcome::Close(Response::unauthorized("Authentication failed"))
+            }
+            AccountRefusal::Error(reason) => {
+                tracing::error!(
+                    user = %username, ip = %ip, %reason,
+                    "PAM account check failed; login refused"
+                );
+                AuthOutcome::Close(Response::unauthorized("Internal error"))
             }
         }
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use rocserv_auth::{AuthBackend, PamBackend, PamOptions, PlainBackend};
-use rocserv_config::{AuthMethod, Config};
+use rocserv_config::{AcctMethod, AuthMethod, Config};
 
 pub struct AuthPlan {
     /// The password method (plain, plain with OTP, or PAM), if any.
@@ -17,6 +17,9 @@ pub struct AuthPlan {
     pub cert_and_password: bool,
     /// The password method alone logs the user in.
     pub password_sufficient: bool,
+    /// `acct = "pam[service=NAME]"`: the PAM service whose account stack must accept every
+    /// logged-in user before the session opens.
+    pub account_service: Option<String>,
 }
 
 impl AuthPlan {
@@ -79,10 +82,14 @@ pub fn build(cfg: &Config) -> Result<AuthPlan, String> {
     if (cert_sufficient || cert_and_password) && cfg.ca_cert.is_none() {
         return Err("certificate authentication needs 'ca-cert'".into());
     }
+    let account_service = cfg.acct.as_ref().map(|acct| match acct {
+        AcctMethod::Pam { service } => service.clone(),
+    });
     Ok(AuthPlan {
         password,
         cert_sufficient,
         cert_and_password,
         password_sufficient,
+        account_service,
     })
 }

@@ -25,8 +25,12 @@
 //! Groups are the user's Unix groups with gid ≥ `gid-min`. Passwords and answers travel as
 //! [`Secret`](crate::Secret)s and are copied only into the `malloc`ed replies libpam owns.
 //!
+//! With `acct = "pam"` the daemon also runs [`account_check`] (`pam_acct_mgmt` alone) after a
+//! login by any method.
+//!
 //! libpam is bound by a small hand-written FFI module (`ffi.rs`); see there for why.
 
+mod account;
 mod conversation;
 mod ffi;
 mod groups;
@@ -37,6 +41,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::account::{account_check, account_check_in, AccountCheckError};
 pub use self::conversation::PamConversation;
 pub use self::groups::unix_groups;
 pub use self::transaction::active_transactions;

@@ -180,6 +180,76 @@ fn account_stack_is_checked() {
 }
 
 #[test]
+fn account_check_follows_the_account_stack() {
+    if !module_present("pam_deny.so") || !module_present("pam_echo.so") {
+        return;
+    }
+    // Only the `account` lines matter: `auth` denies, so a check that ran pam_authenticate
+    // would fail.
+    let permit = Service::new("auth required pam_deny.so\naccount required pam_permit.so\n");
+    let dir = Some(permit.dir.path());
+    assert_eq!(
+        account_check_in(dir, "rocserv-test", "anyone", Some("192.0.2.7")),
+        Ok(())
+    );
+    let deny = Service::new(
+        "auth required pam_permit.so\n\
+         account required pam_echo.so account for %u from %H\n\
+         account required pam_deny.so\n",
+    );
+    let refused = account_check_in(
+        Some(deny.dir.path()),
+        "rocserv-test",
+        "bob",
+        Some("192.0.2.7"),
+    );
+    let Err(AccountCheckError::Refused {
+        username,
+        code,
+        text,
+    }) = refused
+    else {
+        panic!("pam_deny must refuse: {refused:?}");
+    };
+    assert_eq!(username, "bob");
+    assert_eq!(code, ffi::PAM_AUTH_ERR, "pam_deny's account verdict");
+    // pam_echo's info message is tolerated and kept for the log, with PAM_RHOST set.
+    assert!(text.contains("account for bob from 192.0.2.7"), "{text}");
+}
+
+#[test]
+fn account_check_errors() {
+    let empty = tempfile::tempdir().unwrap();
+    let missing = account_check_in(Some(empty.path()), "rocserv-absent", "root", None);
+    assert!(
+        matches!(
+            missing,
+            Err(AccountCheckError::Start { .. } | AccountCheckError::Refused { .. })
+        ),
+        "{missing:?}"
+    );
+    for (service, user) in [
+        ("", "u"),
+        ("a/b", "u"),
+        ("..", "u"),
+        ("s", ""),
+        ("s", "n\0l"),
+    ] {
+        assert!(
+            matches!(
+                account_check(service, user, None),
+                Err(AccountCheckError::InvalidInput(_))
+            ),
+            "{service:?} {user:?}"
+        );
+    }
+    assert!(matches!(
+        account_check("s", "u", Some("nul\0")),
+        Err(AccountCheckError::InvalidInput(_))
+    ));
+}
+
+#[test]
 fn missing_service_is_a_backend_error() {
     let _serial = serial();
     let service = Service::new("");

@@ -233,7 +233,7 @@ fn run(params: Params, events: &Sender<Event>, answers: Receiver<Secret>) -> Out
 }
 
 /// `pam_strerror` of `code`.
-fn error_text(handle: *mut PamHandle, code: c_int) -> String {
+pub(super) fn error_text(handle: *mut PamHandle, code: c_int) -> String {
     // SAFETY: pam_strerror accepts any code and (in Linux-PAM) ignores the handle; it
     // returns a static string or NULL.
     let text = unsafe { pam_strerror(handle, code) };

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::auth::{self, AuthMethod};
+use crate::auth::{self, AcctValue, AuthMethod};
 use crate::config::{Config, RekeyMethod};
 use crate::error::{show, ConfigError, ConfigWarning};
 use crate::ini::Entry;
@@ -249,6 +249,13 @@ impl<'a> Builder<'a> {
                     self.cfg.enable_auth.push(method);
                 }
             }
+            "acct" => match auth::parse_acct(c)? {
+                AcctValue::Method(method) => self.cfg.acct = Some(method),
+                AcctValue::Radius => {
+                    self.cfg.acct = None;
+                    self.not_implemented(c.line, name);
+                }
+            },
             "tcp-port" => cfg.tcp_port = val::port(c, false)?,
             "udp-port" => cfg.udp_port = Some(val::port(c, true)?).filter(|p| *p != 0),
             "listen-host" => cfg.listen_host = Some(val::text(c, "an address or host name")?),

@@ -26,6 +26,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("tls-priorities", "NORMAL"),
     ("auth", "pam"),
     ("enable-auth", "pam"),
+    ("acct", "pam[service=acct]"),
     ("ipv4-network", "10.0.0.0/8"),
     ("ipv4-netmask", "255.0.0.0"),
     ("ipv6-network", "fd00::/48"),
@@ -106,6 +107,34 @@ fn every_implemented_key_has_an_effect() {
             "{key} changed nothing"
         );
     }
+}
+
+fn apply_one(key: &str, value: &str) -> Builder<'static> {
+    let mut b = Builder::new(Path::new("t.conf"), Config::default(), Mode::Main);
+    let entry = Entry {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        line: 5,
+        continuation: false,
+    };
+    b.apply(&entry).unwrap();
+    b
+}
+
+#[test]
+fn acct_pam_is_typed_and_radius_warns() {
+    let b = apply_one("acct", "pam");
+    assert_eq!(
+        b.cfg.acct,
+        Some(crate::AcctMethod::Pam {
+            service: "ocserv".into()
+        })
+    );
+    assert!(b.warnings.is_empty());
+    let b = apply_one("acct", "radius[config=/etc/radcli/radiusclient.conf]");
+    assert_eq!(b.cfg.acct, None);
+    assert_eq!(b.warnings.len(), 1);
+    assert!(b.warnings[0].message.contains("not implemented"));
 }
 
 #[test]
