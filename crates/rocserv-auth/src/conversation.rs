@@ -126,6 +126,12 @@ pub trait AuthBackend: Send + Sync {
 
     /// Start a conversation for one login attempt (one per auth transaction).
     fn start(&self) -> Box<dyn AuthConversation>;
+
+    /// Every group this backend knows (for `auto-select-group`'s list in the login form),
+    /// sorted, without duplicates. The default is none. May block (files, NSS).
+    fn all_groups(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The state of one login attempt.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use rocserv_auth::pam::AccountCheckError;
 use rocserv_auth::{Answers, AuthBackend, AuthConversation, FailureReason, Identity, Prompt, Step};
+use rocserv_config::SelectGroup;
 use rocserv_proto::auth_xml::{
     self, AuthForm, ClientAuthMessage, ClientMessageKind, FormField, GroupOption,
 };
@@ -182,27 +183,55 @@ fn in_place<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The login form's group choices: a `default-select-group` pseudo entry (value empty: "my
+/// default group"), the `select-group` entries, then the `auto-select-group` groups not listed
+/// yet (value and label the group's name). Empty when there is no real group to choose.
+fn group_list(
+    default_label: Option<&str>,
+    select_groups: &[SelectGroup],
+    auto: Vec<String>,
+) -> Vec<GroupOption> {
+    let mut groups: Vec<GroupOption> = select_groups
+        .iter()
+        .map(|g| GroupOption {
+            value: g.name.clone(),
+            label: g.label.clone(),
+        })
+        .collect();
+    for name in auto {
+        if !groups.iter().any(|g| g.value == name) {
+            groups.push(GroupOption {
+                value: name.clone(),
+                label: name,
+            });
+        }
+    }
+    if groups.is_empty() {
+        return groups;
+    }
+    let default = default_label.map(|label| GroupOption {
+        value: String::new(),
+        label: label.to_owned(),
+    });
+    default.into_iter().chain(groups).collect()
+}
+
 impl Server {
-    /// The `group_list` choices: `select-group` entries, after a `default-select-group` pseudo
-    /// entry (value empty: "my default group"). None when the URL already chose the group.
+    /// The `group_list` choices (see [`group_list`]); with `auto-select-group`, the password
+    /// backend's groups. None when the URL already chose the group.
     fn group_options(&self, url_chose_group: bool) -> Vec<GroupOption> {
-        if url_chose_group || self.cfg.select_groups.is_empty() {
+        if url_chose_group {
             return Vec::new();
         }
-        let default = self
-            .cfg
-            .default_select_group
-            .iter()
-            .map(|label| GroupOption {
-                value: String::new(),
-                label: label.clone(),
-            });
-        default
-            .chain(self.cfg.select_groups.iter().map(|g| GroupOption {
-                value: g.name.clone(),
-                label: g.label.clone(),
-            }))
-            .collect()
+        let auto = match &self.plan.password {
+            Some(backend) if self.cfg.auto_select_group => in_place(|| backend.all_groups()),
+            _ => Vec::new(),
+        };
+        group_list(
+            self.cfg.default_select_group.as_deref(),
+            &self.cfg.select_groups,
+            auto,
+        )
     }
 
     /// Maps a group the client picked (value or, as AnyConnect sometimes sends, the label) to its name.
@@ -560,5 +589,57 @@ impl Server {
             .header("Connection", "Keep-Alive")
             .header("Set-Cookie", format!("webvpn={token}; Secure; HttpOnly"));
         AuthOutcome::Authenticated(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn option(value: &str, label: &str) -> GroupOption {
+        GroupOption {
+            value: value.to_owned(),
+            label: label.to_owned(),
+        }
+    }
+
+    fn select(name: &str, label: &str) -> SelectGroup {
+        SelectGroup {
+            name: name.to_owned(),
+            label: label.to_owned(),
+        }
+    }
+
+    #[test]
+    fn auto_groups_follow_default_and_select_groups_without_duplicates() {
+        let selected = [select("staff", "Staff network"), select("ops", "ops")];
+        let auto = vec!["admins".to_owned(), "staff".to_owned(), "users".to_owned()];
+        assert_eq!(
+            group_list(Some("Default"), &selected, auto.clone()),
+            [
+                option("", "Default"),
+                option("staff", "Staff network"),
+                option("ops", "ops"),
+                option("admins", "admins"),
+                option("users", "users"),
+            ]
+        );
+        assert_eq!(
+            group_list(None, &[], auto),
+            [
+                option("admins", "admins"),
+                option("staff", "staff"),
+                option("users", "users"),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_real_group_means_no_list() {
+        assert!(group_list(Some("Default"), &[], Vec::new()).is_empty());
+        assert_eq!(
+            group_list(Some("Default"), &[select("g", "G")], Vec::new()),
+            [option("", "Default"), option("g", "G")]
+        );
     }
 }

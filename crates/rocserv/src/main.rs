@@ -82,9 +82,6 @@ fn unhonoured_options(cfg: &Config) -> Vec<&'static str> {
     if cfg.use_occtl {
         out.push("use-occtl: the control socket (rocctl) is not implemented yet");
     }
-    if cfg.auto_select_group {
-        out.push("auto-select-group: not implemented yet; list the groups with select-group");
-    }
     if cfg.run_as_user.is_some() || cfg.run_as_group.is_some() {
         out.push(
             "run-as-user/run-as-group: not applied yet; rocserv keeps root to create TUN devices \

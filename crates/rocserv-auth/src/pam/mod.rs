@@ -26,7 +26,8 @@
 //! [`Secret`](crate::Secret)s and are copied only into the `malloc`ed replies libpam owns.
 //!
 //! With `acct = "pam"` the daemon also runs [`account_check`] (`pam_acct_mgmt` alone) after a
-//! login by any method.
+//! login by any method. For `auto-select-group`, [`AuthBackend::all_groups`] lists every
+//! system group with gid ≥ `gid-min` ([`all_groups`]).
 //!
 //! libpam is bound by a small hand-written FFI module (`ffi.rs`); see there for why.
 
@@ -43,7 +44,7 @@ use std::time::Duration;
 
 pub use self::account::{account_check, account_check_in, AccountCheckError};
 pub use self::conversation::PamConversation;
-pub use self::groups::unix_groups;
+pub use self::groups::{all_groups, unix_groups};
 pub use self::transaction::active_transactions;
 use crate::conversation::{AuthBackend, AuthConversation, Prompt};
 use crate::AuthError;
@@ -155,6 +156,11 @@ impl AuthBackend for PamBackend {
             Arc::clone(&self.options),
             self.service.clone(),
         ))
+    }
+
+    /// Every system group with gid ≥ `gid-min` (blocking: NSS may ask a directory).
+    fn all_groups(&self) -> Vec<String> {
+        all_groups(self.options.gid_min)
     }
 }
 

@@ -186,6 +186,19 @@ impl AuthBackend for PlainBackend {
     fn start(&self) -> Box<dyn AuthConversation> {
         Box::new(PlainConversation::new(Arc::clone(&self.shared)))
     }
+
+    /// Every group named in the password file (re-read first if it changed), sorted.
+    fn all_groups(&self) -> Vec<String> {
+        let db = self.shared.current_db();
+        let mut groups: Vec<String> = db
+            .users
+            .values()
+            .flat_map(|entry| entry.groups.iter().cloned())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        groups
+    }
 }
 
 /// The one-time-password form.

@@ -269,6 +269,18 @@ fn lookup_groups_of_known_and_unknown_users() {
 }
 
 #[test]
+fn all_groups_lists_every_group_of_the_file_once() {
+    let fx = Fixture::new("a:g2, g1:$1$x$y\nb:*:$1$x$y\nc:g1,ops:!$1$x$y\n# z:zz:$1$x$y\n");
+    let backend = fx.backend();
+    assert_eq!(backend.all_groups(), ["g1", "g2", "ops"]);
+    // Re-read with the file.
+    fx.rewrite("d:dev:$1$x$y\n");
+    assert_eq!(backend.all_groups(), ["dev"]);
+    fx.rewrite("e:*:$1$x$y\n");
+    assert!(backend.all_groups().is_empty());
+}
+
+#[test]
 fn open_errors_name_file_and_line() {
     let fx = Fixture::new("# header\nalice:*:$1$x$y\nbroken\n");
     let Err(error) = PlainBackend::open(&fx.path) else {
