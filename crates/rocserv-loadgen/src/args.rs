@@ -54,6 +54,9 @@ pub struct Args {
     /// Overall time limit in seconds (default: 120 + hold + sessions/20).
     #[arg(long)]
     timeout: Option<u64>,
+    /// Window in seconds over which the final DPD probes are spread after the hold.
+    #[arg(long, default_value_t = 5)]
+    probe_spread: u64,
     /// Per-step limit (auth, CONNECT, DTLS handshake) in seconds.
     #[arg(long, default_value_t = 30)]
     step_timeout: u64,
@@ -92,6 +95,8 @@ pub struct Checked {
     pub ping_target: Option<Ipv4Addr>,
     /// Overall limit.
     pub timeout: Duration,
+    /// Final probe spread.
+    pub probe_spread: Duration,
     /// JSON output.
     pub json: bool,
 }
@@ -164,7 +169,7 @@ impl Args {
         }
         let timeout = self
             .timeout
-            .unwrap_or(120 + self.hold + (self.sessions as u64) / 20);
+            .unwrap_or(120 + self.hold + self.probe_spread + (self.sessions as u64) / 20);
         Ok(Checked {
             target: Target {
                 server,
@@ -184,6 +189,7 @@ impl Args {
             pps: self.traffic_pps,
             ping_target: self.target,
             timeout: Duration::from_secs(timeout),
+            probe_spread: Duration::from_secs(self.probe_spread),
             json: self.json,
         })
     }

@@ -31,6 +31,9 @@ pub struct HoldConfig {
     pub target: Option<Ipv4Addr>,
     /// Hard stop.
     pub deadline: Instant,
+    /// The final probes are spread over this window after the hold ends (session `i` waits
+    /// `(i * 7919) mod window`), so that the server sees DPD at a steady rate, not one burst.
+    pub probe_spread: Duration,
 }
 
 /// What happened while holding.
@@ -231,7 +234,11 @@ pub async fn hold(
     let mut next_ping = Instant::now() + ping_every.unwrap_or(Duration::from_secs(3600));
     let mut seq: u16 = 0;
     let tick = Duration::from_secs(1);
-    let mut end = *hold_end.borrow();
+    let spread_ms = u64::try_from(cfg.probe_spread.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let my_spread = Duration::from_millis((idx as u64).wrapping_mul(7919) % spread_ms);
+    let mut end = hold_end.borrow().map(|e| e + my_spread);
     let mut hold_open = true;
     // Phase 1: hold. Phase 2 (probing) reuses the loop with `probe_until` set.
     let mut probe_until: Option<Instant> = None;
@@ -341,7 +348,7 @@ pub async fn hold(
             }
             r = hold_end.changed(), if hold_open => {
                 if r.is_err() { hold_open = false; }
-                end = *hold_end.borrow();
+                end = hold_end.borrow().map(|e| e + my_spread);
                 Ok(())
             }
             () = tokio::time::sleep_until(wake.into()) => Ok(()),

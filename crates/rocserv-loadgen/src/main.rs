@@ -113,6 +113,7 @@ async fn run(a: args::Checked) -> Report {
         pps: a.pps,
         target: a.ping_target,
         deadline,
+        probe_spread: a.probe_spread,
     });
     let permits = Arc::new(Semaphore::new(a.concurrency));
     let (setup_tx, mut setup_rx) = mpsc::unbounded_channel();
