@@ -88,6 +88,28 @@ lg_run() {
   log "  $srv loadgen $v: $est up in $(lg_json "$json" .establish_all_s) s (p50 $(lg_json "$json" .setup_ms.p50) ms), DTLS $(lg_json "$json" .dtls_established), PSS ${m1#* } KiB, final DPD cstp $(lg_json "$json" .final_dpd_cstp_ok) dtls $(lg_json "$json" .final_dpd_dtls_ok), failures $(jq -c .failures "$json")"
 }
 
+# lg_stop_server SRV N: stops the server and waits (bounded by LG_SETTLE s) until it has really
+# let go of its sessions: its listening socket is closed and no vpns* device is left. A
+# multi-threaded server whose main thread has exited shows as a zombie (which alive() counts as
+# gone) while its other threads still close thousands of TLS connections and TUN devices; the
+# next server could not bind the port meanwhile. Records the time as release_s.
+lg_stop_server() {
+  local srv=$1 n=$2 t0 i left
+  t0=$(now)
+  server_stop
+  for ((i = 0; i < LG_SETTLE * 10; i++)); do
+    left=$(ip -n "$NS_SRV" -o link show 2>/dev/null | grep -c ': vpns')
+    if [ "$left" = 0 ] && ! ip netns exec "$NS_SRV" ss -Hltn "sport = :$PORT" | grep -q .; then
+      rec "$srv" sessions-lg release_s "N=$n" 1 "$(sub "$(now)" "$t0")" s
+      log "  $srv released its $n-session run in $(sub "$(now)" "$t0") s"
+      return 0
+    fi
+    nap 0.1
+  done
+  fail "$srv still holds port $PORT or $left vpns devices ${LG_SETTLE}s after it was stopped"
+  return 1
+}
+
 # sec_sessions_lg SRV: the server is up on server-lg.conf (run.sh chose it for this section)
 sec_sessions_lg() {
   local srv=$1
@@ -95,12 +117,15 @@ sec_sessions_lg() {
     fail "could not route $LG_POOL_NET in $NS_LAN (pings will fail)"
   lg_run "$srv" "$LG_SESSIONS" "$LG_HOLD" 1
   if [ "$LG_BIG" -gt 0 ] && { [ "$srv" = rocserv ] || [ "$LG_BIG_OCSERV" = 1 ]; }; then
-    server_stop
+    lg_stop_server "$srv" "$LG_SESSIONS"
     if server_start "$srv"; then
       lg_run "$srv" "$LG_BIG" "$LG_BIG_HOLD" 0
+      lg_stop_server "$srv" "$LG_BIG"
     else
       fail "$srv did not restart for the $LG_BIG-session run"
     fi
+  else
+    lg_stop_server "$srv" "$LG_SESSIONS"
   fi
   ip -n "$NS_LAN" route del "$LG_POOL_NET" via "$SRV_LAN_IP" dev "$IF_LS" 2>/dev/null
   return 0
