@@ -283,6 +283,39 @@ auth_per_user() {
   auth_server_stop
 }
 
+# --- 22. acct = "pam" and auto-select-group (rocserv) ------------------------------------------------
+ACCT_DENY=/etc/pam.d/rocserv-e2e-acct-deny
+ACCT_PERMIT=/etc/pam.d/rocserv-e2e-acct-permit
+auth_acct() {
+  if [ "$FLAVOR" != rocserv ]; then
+    skip "22 acct = pam[service=...] and auto-select-group ($FLAVOR 1.1.6 has no service= for acct)"
+    return
+  fi
+  local d=$AUTH/acct-files
+  mkdir -p "$d"
+  write_passwd "$d/passwd" "alice:staff,eng:pw-alice-a" "bob:staff:pw-bob-a" || { bad "22 password file"; return; }
+  printf '%s\n' "# rocserv e2e (tests/e2e/auth.sh): removed at exit" "auth required pam_deny.so" \
+    "account required pam_deny.so" > "$ACCT_DENY" || { bad "22 PAM service files"; return; }
+  printf '%s\n' "# rocserv e2e (tests/e2e/auth.sh): removed at exit" "auth required pam_deny.so" \
+    "account required pam_permit.so" > "$ACCT_PERMIT" || { bad "22 PAM service files"; return; }
+  if auth_scenario 22 acct-deny "auth = \"plain[passwd=$d/passwd]\"" \
+      "acct = \"pam[service=${ACCT_DENY##*/}]\""; then
+    cli_login rse-a1 alice pw-alice-a 1
+    check "22 acct = pam (account denied by PAM): right password -> refused" refused rse-a1
+    auth_server_stop
+  fi
+  if auth_scenario 22 acct-permit "auth = \"plain[passwd=$d/passwd]\"" \
+      "acct = \"pam[service=${ACCT_PERMIT##*/}]\"" "auto-select-group = true"; then
+    cli_login rse-a2 alice pw-alice-a 1 --authgroup=eng
+    check "22 acct = pam (account permitted), auto-select-group: alice picks eng -> tunnel" tunnel_ok rse-a2
+    check "22 auto-select-group: connect script GROUPNAME=eng" senv_in "$AUTH/acct-permit" alice.connect.env GROUPNAME eng
+    cli_login rse-a3 bob pw-bob-a 1 --authgroup=eng
+    check "22 auto-select-group: bob (staff only) picks eng -> refused" refused rse-a3
+    auth_server_stop
+  fi
+  rm -f "$ACCT_DENY" "$ACCT_PERMIT"
+}
+
 # --- driver ---------------------------------------------------------------------------------------------------------
 auth_checks() {
   AUTH=$STATE/auth
@@ -290,9 +323,9 @@ auth_checks() {
   [ -s "$STATE/pki/server-cert.pem" ] || { bad "17-21 server PKI missing"; return; }
   # E2E_AUTH_SCENARIOS: a subset while developing, e.g. "groups per_user"
   local sc
-  for sc in ${E2E_AUTH_SCENARIOS:-pam otp cert groups per_user}; do
+  for sc in ${E2E_AUTH_SCENARIOS:-pam otp cert groups per_user acct}; do
     case "$sc" in
-      pam|otp|cert|groups|per_user) "auth_$sc" ;;
+      pam|otp|cert|groups|per_user|acct) "auth_$sc" ;;
       *) bad "unknown auth scenario '$sc' in E2E_AUTH_SCENARIOS" ;;
     esac
   done
@@ -302,4 +335,5 @@ auth_checks() {
 # auth_cleanup: called by run.sh's exit trap (also on failure/interrupt)
 auth_cleanup() {
   pam_teardown
+  rm -f "$ACCT_DENY" "$ACCT_PERMIT"
 }
