@@ -95,7 +95,9 @@ summary_tables() {
       row[++nr]="Load generator, 1000 sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|N=1000"
       row[++nr]="Load generator, 1000 sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|N=1000"
       row[++nr]="Load generator, 1000 sessions: lost during the hold|sessions-lg|lost_in_hold|N=1000"
-      row[++nr]="Load generator, 1000 sessions: ping replies (1/s per session)|sessions-lg|ping_replies|N=1000"
+      row[++nr]="Load generator, 1000 sessions: pings answered (1/s per session, %)|sessions-lg|ping_reply_pct|N=1000"
+      row[++nr]="Load generator, 1000 sessions: final DPD answered after, p50 (ms)|sessions-lg|final_probe_p50_ms|N=1000"
+      row[++nr]="Load generator, 1000 sessions: final DPD answered after, max (ms)|sessions-lg|final_probe_max_ms|N=1000"
       row[++nr]="Load generator, 10000 sessions: established|sessions-lg|established|N=10000"
       row[++nr]="Load generator, 10000 sessions: of them on DTLS|sessions-lg|dtls_up|N=10000"
       row[++nr]="Load generator, 10000 sessions: all established after (s)|sessions-lg|all_up_s|N=10000"
@@ -107,7 +109,9 @@ summary_tables() {
       row[++nr]="Load generator, 10000 sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|N=10000"
       row[++nr]="Load generator, 10000 sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|N=10000"
       row[++nr]="Load generator, 10000 sessions: lost during the hold|sessions-lg|lost_in_hold|N=10000"
-      row[++nr]="Load generator, 10000 sessions: ping replies (1/s per session)|sessions-lg|ping_replies|N=10000"
+      row[++nr]="Load generator, 10000 sessions: own DPD requests answered during the hold|sessions-lg|dpd_replies|N=10000"
+      row[++nr]="Load generator, 10000 sessions: own DPD requests sent during the hold|sessions-lg|dpd_sent|N=10000"
+      row[++nr]="Load generator, 10000 sessions: released after stop (s)|sessions-lg|release_s|N=10000"
     }
     END{
       both=("rocserv" in seen) && ("ocserv" in seen)

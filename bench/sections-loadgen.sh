@@ -82,6 +82,10 @@ lg_run() {
   if [ "$pps" -gt 0 ]; then
     rec "$srv" sessions-lg ping_sent "$v" 1 "$(lg_json "$json" .pings_sent)" ""
     rec "$srv" sessions-lg ping_replies "$v" 1 "$(lg_json "$json" .pings_received)" ""
+    rec "$srv" sessions-lg ping_reply_pct "$v" 1 \
+      "$(jq -r 'if .pings_sent > 0 then (1000 * .pings_received / .pings_sent | round / 10) else "nan" end' "$json" 2>/dev/null)" "%"
+    rec "$srv" sessions-lg final_probe_p50_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.p50)" ms
+    rec "$srv" sessions-lg final_probe_max_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.max)" ms
   fi
   rec "$srv" sessions-lg loadgen_cpu_s "$v" 1 "$(lg_json "$json" .client_cpu_s)" s
   [ "$est" = "$n" ] || fail "$srv: only $est of $n load-generator sessions came up: $(jq -c .failures "$json")"

@@ -361,3 +361,62 @@ pub async fn establish(t: &Target, idx: usize) -> Result<Established, Failure> {
         setup: t0.elapsed(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_replaced_and_deleted_like_openconnect() {
+        let head = |raw: &str| match parse_response_head(raw.as_bytes()) {
+            Ok(h) => h,
+            Err(e) => panic!("{e}"),
+        };
+        let mut jar = Vec::new();
+        store_cookies(
+            &mut jar,
+            &head("HTTP/1.1 200 OK\r\nSet-Cookie: webvpncontext=a; Secure\r\nSet-Cookie: webvpnc=; path=/\r\n\r\n"),
+        );
+        assert_eq!(jar, vec![("webvpncontext".to_owned(), "a".to_owned())]);
+        store_cookies(
+            &mut jar,
+            &head("HTTP/1.1 200 OK\r\nSet-Cookie: webvpncontext=b\r\nSet-Cookie: webvpn=C\r\n\r\n"),
+        );
+        assert_eq!(
+            jar,
+            vec![
+                ("webvpncontext".to_owned(), "b".to_owned()),
+                ("webvpn".to_owned(), "C".to_owned())
+            ]
+        );
+        store_cookies(
+            &mut jar,
+            &head("HTTP/1.1 200 OK\r\nSet-Cookie: webvpn=; expires=x\r\n\r\n"),
+        );
+        assert_eq!(jar, vec![("webvpncontext".to_owned(), "b".to_owned())]);
+    }
+
+    #[test]
+    fn failure_names_are_stable_report_keys() {
+        assert_eq!(Failure::ConnectRefused(503).as_str(), "connect_refused_503");
+        assert_eq!(Failure::AuthRejected.as_str(), "auth_rejected");
+        let t = format!(
+            "{:?}",
+            Target {
+                server: "10.0.0.1:443".parse().unwrap_or_else(|_| panic!("addr")),
+                host: "h".into(),
+                path: "/".into(),
+                url: "https://10.0.0.1/".into(),
+                tls: match crate::tls::client_config(&crate::tls::ServerAuth::Pin([0; 32])) {
+                    Ok(c) => c,
+                    Err(e) => panic!("{e}"),
+                },
+                user: "u".into(),
+                password: Zeroizing::new("hunter2".into()),
+                dtls: true,
+                step_timeout: Duration::from_secs(1),
+            }
+        );
+        assert!(!t.contains("hunter2"), "{t}");
+    }
+}
