@@ -79,6 +79,7 @@ lg_run() {
   rec "$srv" sessions-lg final_dpd_cstp_ok "$v" 1 "$(lg_json "$json" .final_dpd_cstp_ok)" ""
   rec "$srv" sessions-lg final_dpd_dtls_ok "$v" 1 "$(lg_json "$json" .final_dpd_dtls_ok)" ""
   rec "$srv" sessions-lg lost_in_hold "$v" 1 "$(jq -r '[.lost[]] | add // 0' "$json" 2>/dev/null)" ""
+  rec "$srv" sessions-lg dtls_lost_in_hold "$v" 1 "$(jq -r '[(.dtls_lost // {})[]] | add // 0' "$json" 2>/dev/null)" ""
   if [ "$pps" -gt 0 ]; then
     rec "$srv" sessions-lg ping_sent "$v" 1 "$(lg_json "$json" .pings_sent)" ""
     rec "$srv" sessions-lg ping_replies "$v" 1 "$(lg_json "$json" .pings_received)" ""

@@ -58,8 +58,9 @@ impl Write for UdpIo {
     }
 }
 
-/// The PSK callback's key store: per SSL object via ex-data is overkill; each session gets
-/// its own context clone-free `Ssl` with a callback capturing the key.
+/// A DTLS 1.2 client context for one session: OpenSSL's `PSK` cipher list, no tickets, and a
+/// PSK callback that answers identity `psk` with this session's exported key (one context per
+/// session keeps the key out of any shared state).
 pub fn psk_context(key: &Zeroizing<[u8; 32]>) -> Result<SslContext, DtlsError> {
     let mut b = SslContextBuilder::new(SslMethod::dtls_client())?;
     b.set_min_proto_version(Some(SslVersion::DTLS1_2))?;

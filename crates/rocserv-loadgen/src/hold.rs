@@ -59,6 +59,8 @@ pub struct HoldStats {
     pub final_dtls_ok: Option<bool>,
     /// Why the session ended early, if it did.
     pub lost: Option<String>,
+    /// Why DTLS failed during the hold (the session went on over CSTP).
+    pub dtls_lost: Option<String>,
     /// From sending the final probes until every channel answered (or gave up).
     pub probe_time: Option<Duration>,
     /// Time spent on the BYE and TLS close.
@@ -249,7 +251,7 @@ pub async fn hold(
             break;
         }
         if let Some(pu) = probe_until {
-            let dtls_done = h.stats.final_dtls_ok != Some(false);
+            let dtls_done = h.dtls.is_none() || h.stats.final_dtls_ok != Some(false);
             if now >= pu || (h.stats.final_cstp_ok && dtls_done) {
                 h.stats.probe_time =
                     Some(PROBE_WAIT.saturating_sub(pu.saturating_duration_since(now)));
@@ -340,8 +342,7 @@ pub async fn hold(
                     Err(e) => {
                         // DTLS died: continue on CSTP, as openconnect falls back.
                         h.dtls = None;
-                        if h.stats.final_dtls_ok == Some(false) { h.stats.final_dtls_ok = Some(false); }
-                        let _ = e;
+                        h.stats.dtls_lost = Some(e);
                         Ok(())
                     }
                 }

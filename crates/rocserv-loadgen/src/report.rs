@@ -88,6 +88,8 @@ pub struct Summary {
     pub final_ok: (usize, usize, usize),
     /// Sessions lost during the hold, by reason.
     pub lost: BTreeMap<String, usize>,
+    /// Sessions whose DTLS failed during the hold (they went on over CSTP), by reason.
+    pub dtls_lost: BTreeMap<String, usize>,
     /// Pings sent / received.
     pub pings: (u64, u64),
     /// Final probe: time until every channel answered, p50 and max (ms).
@@ -133,6 +135,9 @@ impl Report {
                 s.final_ok.2 += usize::from(h.final_dtls_ok.is_some());
                 probes.extend(h.probe_time.map(|d| d.as_secs_f64() * 1000.0));
                 byes.extend(h.bye_time.map(|d| d.as_secs_f64() * 1000.0));
+                if let Some(l) = &h.dtls_lost {
+                    *s.dtls_lost.entry(l.clone()).or_default() += 1;
+                }
                 if let Some(l) = &h.lost {
                     *s.lost.entry(l.clone()).or_default() += 1;
                 }
@@ -186,7 +191,12 @@ impl Report {
             "final DPD probe answered: cstp {} of {}, dtls {} of {} (all channels answered after p50 {:.1} ms, max {:.1} ms; BYE max {:.1} ms)",
             s.final_ok.0, s.established, s.final_ok.1, s.final_ok.2, s.probe_ms[0], s.probe_ms[1], s.bye_ms_max
         );
-        let _ = writeln!(o, "lost during hold: {}", map_text(&s.lost));
+        let _ = writeln!(
+            o,
+            "lost during hold: {}; DTLS lost (went on over CSTP): {}",
+            map_text(&s.lost),
+            map_text(&s.dtls_lost)
+        );
         let _ = writeln!(o, "pings: sent {} replies {}", s.pings.0, s.pings.1);
         let _ = writeln!(
             o,
@@ -214,7 +224,7 @@ impl Report {
              \"dtls\":{},\"dtls_detail\":{},\"dtls_established\":{},\"hold_s\":{},\"dpd_answered_cstp\":{},\
              \"dpd_answered_dtls\":{},\"dpd_sent\":{},\"dpd_replies\":{},\"keepalives\":{},\
              \"final_dpd_cstp_ok\":{},\"final_dpd_dtls_ok\":{},\"final_dpd_dtls_sent\":{},\"final_probe_ms\":{{\"p50\":{},\"max\":{}}},\"bye_ms_max\":{},\
-             \"lost\":{},\"pings_sent\":{},\"pings_received\":{},\"client_cpu_s\":{},\"wall_s\":{}}}",
+             \"lost\":{},\"dtls_lost\":{},\"pings_sent\":{},\"pings_received\":{},\"client_cpu_s\":{},\"wall_s\":{}}}",
             self.sessions,
             self.concurrency,
             s.established,
@@ -244,6 +254,7 @@ impl Report {
             num(s.probe_ms[1]),
             num(s.bye_ms_max),
             map_json(&s.lost),
+            map_json(&s.dtls_lost),
             s.pings.0,
             s.pings.1,
             num(self.cpu.as_secs_f64()),
