@@ -49,6 +49,10 @@ impl Channel {
     pub(crate) fn set_peer(&mut self, peer: std::net::SocketAddr) {
         self.tx.peer = peer;
     }
+
+    pub(crate) fn set_tx(&mut self, tx: UdpTx) {
+        self.tx = tx;
+    }
 }
 
 impl Read for Channel {
