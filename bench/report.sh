@@ -36,6 +36,8 @@ summary_tables() {
     NR>1 { k=$1"|"$2"|"$3"|"$4; med[k]=$6; lo[k]=$7; hi[k]=$8; cnt[k]=$5
            if($1!="-") seen[$1]=1
            if($2=="sessions") svar=$4
+           if($2=="sessions-lg" && $3=="established"){ n=substr($4,3)+0
+             if(lgs=="" || n<lgs+0) lgs=n; if(lgb=="" || n>lgb+0) lgb=n }
            if($2=="noise" && $3=="bg_busy_pct"){ nl++; if($6+0>maxl) maxl=$6+0; load[nl]=$4"/"$1"="$6"%" } }
     function fmt(x){ return (x==int(x))? sprintf("%d",x) : (x>=100)? sprintf("%.0f",x) : (x>=10)? sprintf("%.1f",x) : (x>=1)? sprintf("%.2f",x) : sprintf("%.3f",x) }
     function nodtls(s,sec,var){ return (var=="dtls" || var ~ /^dtls\//) && ((s"|"sec"|dtls_established|dtls") in med) && med[s"|"sec"|dtls_established|dtls"]==0 }
@@ -84,34 +86,34 @@ summary_tables() {
       row[++nr]="@SESS@ sessions: server PSS (KiB)|sessions|server_pss_kb|@SV@"
       row[++nr]="@SESS@ sessions: PSS per session (KiB)|sessions|pss_kb_per_session|@SV@"
       row[++nr]="@SESS@ sessions: idle server CPU (% of a core)|sessions|idle_cpu_pct|@SV@"
-      row[++nr]="Load generator, 1000 sessions: established|sessions-lg|established|N=1000"
-      row[++nr]="Load generator, 1000 sessions: of them on DTLS|sessions-lg|dtls_up|N=1000"
-      row[++nr]="Load generator, 1000 sessions: all established after (s)|sessions-lg|all_up_s|N=1000"
-      row[++nr]="Load generator, 1000 sessions: per-session setup p50 (ms)|sessions-lg|setup_p50_ms|N=1000"
-      row[++nr]="Load generator, 1000 sessions: per-session setup p99 (ms)|sessions-lg|setup_p99_ms|N=1000"
-      row[++nr]="Load generator, 1000 sessions: server CPU per session setup (ms)|sessions-lg|server_cpu_ms_per_session|N=1000"
-      row[++nr]="Load generator, 1000 sessions: server PSS (KiB)|sessions-lg|server_pss_kb|N=1000"
-      row[++nr]="Load generator, 1000 sessions: PSS per session (KiB)|sessions-lg|pss_kb_per_session|N=1000"
-      row[++nr]="Load generator, 1000 sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|N=1000"
-      row[++nr]="Load generator, 1000 sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|N=1000"
-      row[++nr]="Load generator, 1000 sessions: lost during the hold|sessions-lg|lost_in_hold|N=1000"
-      row[++nr]="Load generator, 1000 sessions: pings answered (1/s per session, %)|sessions-lg|ping_reply_pct|N=1000"
-      row[++nr]="Load generator, 1000 sessions: final DPD answered after, p50 (ms)|sessions-lg|final_probe_p50_ms|N=1000"
-      row[++nr]="Load generator, 1000 sessions: final DPD answered after, max (ms)|sessions-lg|final_probe_max_ms|N=1000"
-      row[++nr]="Load generator, 10000 sessions: established|sessions-lg|established|N=10000"
-      row[++nr]="Load generator, 10000 sessions: of them on DTLS|sessions-lg|dtls_up|N=10000"
-      row[++nr]="Load generator, 10000 sessions: all established after (s)|sessions-lg|all_up_s|N=10000"
-      row[++nr]="Load generator, 10000 sessions: per-session setup p50 (ms)|sessions-lg|setup_p50_ms|N=10000"
-      row[++nr]="Load generator, 10000 sessions: per-session setup p99 (ms)|sessions-lg|setup_p99_ms|N=10000"
-      row[++nr]="Load generator, 10000 sessions: server CPU per session setup (ms)|sessions-lg|server_cpu_ms_per_session|N=10000"
-      row[++nr]="Load generator, 10000 sessions: server PSS (KiB)|sessions-lg|server_pss_kb|N=10000"
-      row[++nr]="Load generator, 10000 sessions: PSS per session (KiB)|sessions-lg|pss_kb_per_session|N=10000"
-      row[++nr]="Load generator, 10000 sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|N=10000"
-      row[++nr]="Load generator, 10000 sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|N=10000"
-      row[++nr]="Load generator, 10000 sessions: lost during the hold|sessions-lg|lost_in_hold|N=10000"
-      row[++nr]="Load generator, 10000 sessions: own DPD requests answered during the hold|sessions-lg|dpd_replies|N=10000"
-      row[++nr]="Load generator, 10000 sessions: own DPD requests sent during the hold|sessions-lg|dpd_sent|N=10000"
-      row[++nr]="Load generator, 10000 sessions: released after stop (s)|sessions-lg|release_s|N=10000"
+      row[++nr]="Load generator, @LGS@ sessions: established|sessions-lg|established|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: of them on DTLS|sessions-lg|dtls_up|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: all established after (s)|sessions-lg|all_up_s|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: per-session setup p50 (ms)|sessions-lg|setup_p50_ms|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: per-session setup p99 (ms)|sessions-lg|setup_p99_ms|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: server CPU per session setup (ms)|sessions-lg|server_cpu_ms_per_session|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: server PSS (KiB)|sessions-lg|server_pss_kb|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: PSS per session (KiB)|sessions-lg|pss_kb_per_session|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: lost during the hold|sessions-lg|lost_in_hold|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: pings answered (1/s per session, %)|sessions-lg|ping_reply_pct|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: final DPD answered after, p50 (ms)|sessions-lg|final_probe_p50_ms|@LGSV@"
+      row[++nr]="Load generator, @LGS@ sessions: final DPD answered after, max (ms)|sessions-lg|final_probe_max_ms|@LGSV@"
+      row[++nr]="Load generator, @LGB@ sessions: established|sessions-lg|established|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: of them on DTLS|sessions-lg|dtls_up|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: all established after (s)|sessions-lg|all_up_s|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: per-session setup p50 (ms)|sessions-lg|setup_p50_ms|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: per-session setup p99 (ms)|sessions-lg|setup_p99_ms|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: server CPU per session setup (ms)|sessions-lg|server_cpu_ms_per_session|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: server PSS (KiB)|sessions-lg|server_pss_kb|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: PSS per session (KiB)|sessions-lg|pss_kb_per_session|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: final DPD answered on CSTP|sessions-lg|final_dpd_cstp_ok|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: final DPD answered on DTLS|sessions-lg|final_dpd_dtls_ok|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: lost during the hold|sessions-lg|lost_in_hold|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: own DPD requests answered during the hold|sessions-lg|dpd_replies|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: own DPD requests sent during the hold|sessions-lg|dpd_sent|@LGBV@"
+      row[++nr]="Load generator, @LGB@ sessions: released after stop (s)|sessions-lg|release_s|@LGBV@"
     }
     END{
       both=("rocserv" in seen) && ("ocserv" in seen)
@@ -126,6 +128,8 @@ summary_tables() {
         print "| metric | rocserv | ocserv | rocserv/ocserv |"
         print "|---|---|---|---|"
         for(r=1;r<=nr;r++){ split(row[r],p,"|"); lab=p[1]; var=p[4]; gsub("@SESS@",sn,lab); if(var=="@SV@")var=svar
+          if(var=="@LGSV@"){ var="N=" lgs; gsub("@LGS@",lgs,lab) }
+          if(var=="@LGBV@"){ if(lgb==lgs) continue; var="N=" lgb; gsub("@LGB@",lgb,lab) }
           a=cell("rocserv",p[2],p[3],var); va=V; b=cell("ocserv",p[2],p[3],var); vb=V
           if(a=="-" && b=="-") continue
           ratio="-"; if(va!="" && vb!="" && vb!=0) ratio=sprintf("%.2f", va/vb)
@@ -134,6 +138,8 @@ summary_tables() {
         for(s in seen){
           printf "### %s\n\n| metric | %s |\n|---|---|\n", s, s
           for(r=1;r<=nr;r++){ split(row[r],p,"|"); lab=p[1]; var=p[4]; gsub("@SESS@",sn,lab); if(var=="@SV@")var=svar
+          if(var=="@LGSV@"){ var="N=" lgs; gsub("@LGS@",lgs,lab) }
+          if(var=="@LGBV@"){ if(lgb==lgs) continue; var="N=" lgb; gsub("@LGB@",lgb,lab) }
             a=cell(s,p[2],p[3],var); if(a=="-") continue
             printf "| %s | %s |\n", lab, a }
           print "" }
