@@ -51,7 +51,7 @@ pub struct Args {
     /// IPv4 address to ping through the tunnel.
     #[arg(long)]
     target: Option<Ipv4Addr>,
-    /// Overall time limit in seconds (default: 120 + hold + sessions/20).
+    /// Overall time limit in seconds (default: 120 + hold + probe spread + sessions/20).
     #[arg(long)]
     timeout: Option<u64>,
     /// Window in seconds over which the final DPD probes are spread after the hold.
