@@ -3,7 +3,6 @@
 //! reused buffers and no allocation per packet on the data path.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
@@ -11,7 +10,7 @@ use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::{mpsc, watch};
 
-use crate::dtls::{Association, UdpTx};
+use crate::dtls::Association;
 use crate::http_conn::Tls;
 use crate::sessions::StopReason;
 use crate::tun::{Netlink, Tun};
@@ -79,19 +78,10 @@ pub struct DtlsChannel {
     pub rx: mpsc::Receiver<Datagram>,
     /// `switch-to-tcp-timeout`: no UDP input for this long → send on CSTP.
     pub switch_to_tcp: Option<Duration>,
-    /// The id announced in the CONNECT reply (App-ID or Session-ID), to recognise a new
-    /// ClientHello that arrives on the session's own socket.
-    pub id: [u8; rocserv_proto::dtls::APP_ID_LEN],
-    /// Local address of the endpoint's socket: the session's own socket binds to it too.
-    pub local: SocketAddr,
 }
 
 struct DtlsState {
     ch: DtlsChannel,
-    /// A socket of this session connected to the established peer (bound to the endpoint's
-    /// address, as ocserv does): the kernel delivers the peer's datagrams to it directly, without
-    /// a hop through the endpoint task, and replies leave from it.
-    direct: Option<Arc<tokio::net::UdpSocket>>,
     /// The association in use.
     active: Option<Association>,
     /// A newer association still handshaking (a second ClientHello); replaces `active` once up.
@@ -128,7 +118,6 @@ impl Driver {
             timers,
             dtls: dtls.map(|ch| DtlsState {
                 ch,
-                direct: None,
                 active: None,
                 pending: None,
                 sending: false,
@@ -183,17 +172,8 @@ impl Driver {
         // 8-byte CSTP header or the 1-byte DTLS header in front of the packet.
         let mut tx = vec![0u8; cstp::HEADER_LEN + cstp::MAX_PAYLOAD];
         let mut ctl = Vec::with_capacity(64);
-        // Datagrams read from the session's own UDP socket, reused.
-        let mut udp_buf = vec![0u8; 65536];
         let reason = loop {
             let deadline = tokio::time::Instant::from_std(self.next_deadline());
-            let direct = self.dtls.as_ref().and_then(|st| st.direct.clone());
-            let direct_rx = async {
-                match &direct {
-                    Some(s) => s.recv_from(&mut udp_buf).await,
-                    None => std::future::pending().await,
-                }
-            };
             let dtls_rx = async {
                 match self.dtls.as_mut() {
                     Some(st) => st.ch.rx.recv().await,
@@ -216,21 +196,7 @@ impl Driver {
                 }
                 d = dtls_rx => {
                     if let Some(d) = d {
-                        self.on_datagram(&d.data, d.from, d.hello, tun).await;
-                    }
-                }
-                r = direct_rx => {
-                    match r {
-                        Ok((n, from)) => {
-                            let from = crate::udp::normalise(from);
-                            let data = udp_buf.get(..n).unwrap_or_default();
-                            let hello = self.is_our_hello(data);
-                            self.on_datagram(data, from, hello, tun).await;
-                        }
-                        Err(e) => {
-                            // e.g. ICMP port unreachable reported on the connected socket
-                            tracing::debug!(error = %e, "DTLS socket error");
-                        }
+                        self.on_datagram(d, tun).await;
                     }
                 }
                 r = tun.recv(tx.get_mut(cstp::HEADER_LEN..).unwrap_or_default()) => {
@@ -301,14 +267,7 @@ impl Driver {
         write_frame(wr, tx.get(..h + n).unwrap_or_default()).await
     }
 
-    /// A ClientHello carrying this session's id (a new association on the session's own socket).
-    fn is_our_hello(&self, data: &[u8]) -> bool {
-        let Some(st) = &self.dtls else { return false };
-        rocserv_proto::dtls::peek_client_hello(data).is_some_and(|h| h.session_id == st.ch.id)
-    }
-
-    async fn on_datagram(&mut self, data: &[u8], from: SocketAddr, hello: bool, tun: &Tun) {
-        let d = DatagramRef { data, from, hello };
+    async fn on_datagram(&mut self, d: Datagram, tun: &Tun) {
         let now = Instant::now();
         let Some(st) = self.dtls.as_mut() else { return };
         if d.hello {
@@ -346,46 +305,25 @@ impl Driver {
             st.active.as_mut().or(st.pending.as_mut())
         };
         let Some(assoc) = assoc else { return };
-        let authenticated = match assoc.on_datagram(d.data, d.from, now, &mut deliver) {
+        let authenticated = match assoc.on_datagram(&d.data, d.from, now, &mut deliver) {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(from = %d.from, error = %e, "DTLS datagram rejected");
                 0
             }
         };
-        let mut connect_to = None;
         if authenticated > 0 && assoc.peer() != d.from {
             tracing::info!(old = %assoc.peer(), new = %d.from, "DTLS peer moved (NAT rebinding)");
             assoc.set_peer(d.from);
             st.ch.registration.set_peer(d.from);
-            if assoc.is_established() && !to_pending {
-                connect_to = Some(d.from);
-            }
         }
         if st.pending.as_ref().is_some_and(|p| p.is_established()) {
             if let Some(new) = st.pending.take() {
                 tracing::info!(peer = %new.peer(), cipher = %new.cipher_description(), "DTLS established");
                 st.ch.registration.set_peer(new.peer());
-                connect_to = Some(new.peer());
                 st.active = Some(new);
                 st.sending = true;
                 st.last_rx = now;
-            }
-        }
-        if let (Some(peer), Some(active)) = (connect_to, st.active.as_mut()) {
-            // Give the established association a socket of its own, connected to the peer.
-            match connected_socket(st.ch.local, peer) {
-                Ok(sock) => {
-                    active.set_tx(UdpTx {
-                        sock: sock.clone(),
-                        peer,
-                    });
-                    st.direct = Some(sock);
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %peer, error = %e, "no connected DTLS socket; using the shared one");
-                    st.direct = None;
-                }
             }
         }
         if st.pending.as_ref().is_some_and(|p| p.is_dead()) {
@@ -601,43 +539,6 @@ impl Driver {
             }
         }
     }
-}
-
-/// One received datagram, borrowed.
-struct DatagramRef<'a> {
-    data: &'a [u8],
-    from: SocketAddr,
-    hello: bool,
-}
-
-/// A UDP socket bound to the endpoint's address (`SO_REUSEADDR`, like the endpoint's) and
-/// connected to `peer`: Linux delivers the peer's datagrams to the connected socket rather than
-/// to the endpoint's wildcard one.
-fn connected_socket(
-    local: SocketAddr,
-    peer: SocketAddr,
-) -> std::io::Result<Arc<tokio::net::UdpSocket>> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let domain = if local.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-    sock.set_reuse_address(true)?;
-    if local.is_ipv6() {
-        sock.set_only_v6(false)?;
-    }
-    sock.set_nonblocking(true)?;
-    sock.bind(&local.into())?;
-    let peer = match (local, peer) {
-        (SocketAddr::V6(_), SocketAddr::V4(v4)) => {
-            SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
-        }
-        _ => peer,
-    };
-    sock.connect(&peer.into())?;
-    Ok(Arc::new(tokio::net::UdpSocket::from_std(sock.into())?))
 }
 
 pub async fn write_frame(wr: &mut WriteHalf<Tls>, frame: &[u8]) -> std::io::Result<()> {

@@ -359,8 +359,6 @@ impl Server {
             registration,
             rx,
             switch_to_tcp: (switch > 0).then(|| Duration::from_secs(u64::from(switch))),
-            id,
-            local: ep.local_addr().ok_or("UDP socket has no local address")?,
         };
         Ok((params, channel))
     }

@@ -119,8 +119,6 @@ impl UdpEndpoint {
             socket2::Type::DGRAM,
             "udp-port/udp-listen-host",
             |s| {
-                // Sessions bind connected sockets to the same address (SO_REUSEADDR on all of them).
-                s.set_reuse_address(true)?;
                 // Bursts of many sessions' datagrams: deeper queues than the defaults.
                 let _ = s.set_recv_buffer_size(4 << 20);
                 let _ = s.set_send_buffer_size(4 << 20);
@@ -140,10 +138,6 @@ impl UdpEndpoint {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.sock.local_addr().ok()
     }
 
     pub fn local_port(&self) -> Option<u16> {

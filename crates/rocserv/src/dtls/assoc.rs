@@ -174,12 +174,4 @@ impl Association {
             Inner::Dtls09(a) => a.set_peer(addr),
         }
     }
-
-    /// Sends from another socket from now on (a socket connected to the peer).
-    pub fn set_tx(&mut self, tx: UdpTx) {
-        match &mut self.inner {
-            Inner::Openssl(a) => a.set_tx(tx),
-            Inner::Dtls09(a) => a.set_tx(tx),
-        }
-    }
 }

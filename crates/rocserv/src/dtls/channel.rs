@@ -49,10 +49,6 @@ impl Channel {
     pub(crate) fn set_peer(&mut self, peer: std::net::SocketAddr) {
         self.tx.peer = peer;
     }
-
-    pub(crate) fn set_tx(&mut self, tx: UdpTx) {
-        self.tx = tx;
-    }
 }
 
 impl Read for Channel {

@@ -136,8 +136,4 @@ impl Dtls09Assoc {
     pub(crate) fn set_peer(&mut self, addr: SocketAddr) {
         self.tx.peer = addr;
     }
-
-    pub(crate) fn set_tx(&mut self, tx: UdpTx) {
-        self.tx = tx;
-    }
 }

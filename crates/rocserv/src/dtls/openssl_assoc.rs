@@ -263,8 +263,4 @@ impl OpensslAssoc {
     pub(crate) fn set_peer(&mut self, addr: SocketAddr) {
         self.stream.get_mut().set_peer(addr);
     }
-
-    pub(crate) fn set_tx(&mut self, tx: UdpTx) {
-        self.stream.get_mut().set_tx(tx);
-    }
 }
