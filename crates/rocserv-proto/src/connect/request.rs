@@ -1,6 +1,6 @@
 //! Typed view of the client's `CONNECT` headers. Lenient: anything unparsable is ignored.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use zeroize::Zeroize;
 

@@ -1,7 +1,7 @@
 //! The `HTTP/1.1 200 CONNECTED` reply and its refusals.
 
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
 

@@ -5,6 +5,7 @@
 
 mod hello;
 mod select;
+pub mod session_der;
 
 pub use hello::{peek_client_hello, ClientHelloInfo};
 pub use select::{select_mode, DtlsPolicy};
