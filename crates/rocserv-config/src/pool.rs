@@ -31,6 +31,56 @@ fn host_bits_warning(file: &Path, line: usize, key: &str, message: String) -> Co
     }
 }
 
+/// The option names of one address family, and how its length option is quoted in errors.
+struct Keys {
+    net: &'static str,
+    len: &'static str,
+    len_text: fn(u8) -> String,
+}
+
+/// Network address and prefix length from `NET = a/N` and/or the separate length option
+/// (`ipv4-netmask`, `ipv6-prefix`): a length without a network, two lengths that disagree, or no
+/// length at all are errors naming the line and the option. `None` when neither is set.
+fn resolve<A: Copy + std::fmt::Display>(
+    file: &Path,
+    keys: Keys,
+    net: Option<(usize, A, Option<u8>)>,
+    len_opt: Option<(usize, u8)>,
+    no_prefix: impl Fn(A) -> String,
+) -> Result<Option<(usize, A, u8)>, ConfigError> {
+    let (line, addr, cidr) = match (net, len_opt) {
+        (None, None) => return Ok(None),
+        (None, Some((lline, _))) => {
+            return Err(ConfigError::at(
+                file,
+                lline,
+                keys.len,
+                format!("{} is set but {} is not", keys.len, keys.net),
+            ))
+        }
+        (Some(net), _) => net,
+    };
+    let len = match (cidr, len_opt) {
+        (Some(a), Some((lline, b))) if a != b => {
+            return Err(ConfigError::at(
+                file,
+                lline,
+                keys.len,
+                format!(
+                    "{} ({}) contradicts the prefix /{a} given in {} at line {line}",
+                    keys.len,
+                    (keys.len_text)(b),
+                    keys.net
+                ),
+            ))
+        }
+        (Some(a), _) => a,
+        (None, Some((_, b))) => b,
+        (None, None) => return Err(ConfigError::at(file, line, keys.net, no_prefix(addr))),
+    };
+    Ok(Some((line, addr, len)))
+}
+
 impl PoolParts {
     /// True when no pool option was seen.
     #[cfg(test)]
@@ -51,37 +101,19 @@ impl PoolParts {
         file: &Path,
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<Option<(usize, Ipv4Net)>, ConfigError> {
-        let (line, addr, cidr) = match (self.ipv4, self.ipv4_mask) {
-            (None, None) => return Ok(None),
-            (None, Some((mline, _))) => {
-                return Err(ConfigError::at(
-                    file,
-                    mline,
-                    "ipv4-netmask",
-                    "ipv4-netmask is set but ipv4-network is not",
-                ))
-            }
-            (Some(net), _) => net,
-        };
-        let len = match (cidr, self.ipv4_mask) {
-            (Some(a), Some((mline, b))) if a != b => {
-                return Err(ConfigError::at(
-                    file,
-                    mline,
-                    "ipv4-netmask",
-                    format!("ipv4-netmask (/{b}) contradicts the prefix /{a} given in ipv4-network at line {line}"),
-                ))
-            }
-            (Some(a), _) => a,
-            (None, Some((_, b))) => b,
-            (None, None) => {
-                return Err(ConfigError::at(
-                    file,
-                    line,
-                    "ipv4-network",
-                    format!("expected a prefix: write {addr}/N or add 'ipv4-netmask'"),
-                ))
-            }
+        let Some((line, addr, len)) = resolve(
+            file,
+            Keys {
+                net: "ipv4-network",
+                len: "ipv4-netmask",
+                len_text: |b| format!("/{b}"),
+            },
+            self.ipv4,
+            self.ipv4_mask,
+            |addr| format!("expected a prefix: write {addr}/N or add 'ipv4-netmask'"),
+        )?
+        else {
+            return Ok(None);
         };
         if len > 30 {
             return Err(ConfigError::at(
@@ -117,37 +149,19 @@ impl PoolParts {
         file: &Path,
         warnings: &mut Vec<ConfigWarning>,
     ) -> Result<Option<(usize, Ipv6Net)>, ConfigError> {
-        let (line, addr, cidr) = match (self.ipv6, self.ipv6_prefix) {
-            (None, None) => return Ok(None),
-            (None, Some((pline, _))) => {
-                return Err(ConfigError::at(
-                    file,
-                    pline,
-                    "ipv6-prefix",
-                    "ipv6-prefix is set but ipv6-network is not",
-                ))
-            }
-            (Some(net), _) => net,
-        };
-        let len = match (cidr, self.ipv6_prefix) {
-            (Some(a), Some((pline, b))) if a != b => {
-                return Err(ConfigError::at(
-                    file,
-                    pline,
-                    "ipv6-prefix",
-                    format!("ipv6-prefix ({b}) contradicts the prefix /{a} given in ipv6-network at line {line}"),
-                ))
-            }
-            (Some(a), _) => a,
-            (None, Some((_, b))) => b,
-            (None, None) => {
-                return Err(ConfigError::at(
-                    file,
-                    line,
-                    "ipv6-network",
-                    format!("expected a prefix length: write {addr}/N"),
-                ))
-            }
+        let Some((line, addr, len)) = resolve(
+            file,
+            Keys {
+                net: "ipv6-network",
+                len: "ipv6-prefix",
+                len_text: |b| b.to_string(),
+            },
+            self.ipv6,
+            self.ipv6_prefix,
+            |addr| format!("expected a prefix length: write {addr}/N"),
+        )?
+        else {
+            return Ok(None);
         };
         let net = Ipv6Net::new(addr, len).map_err(|_| {
             ConfigError::at(file, line, "ipv6-network", format!("invalid prefix /{len}"))

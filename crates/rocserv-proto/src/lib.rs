@@ -18,7 +18,8 @@
 //! * [`dtls09`]: the resumption-only DTLS 0.9 (`0x0100`) server, sans-IO (§5.3);
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 //!
-//! The crate's `clippy.toml` forbids `Instant::now`, `SystemTime::now` and socket types.
+//! The crate's `clippy.toml` forbids reading the clock and socket types (tests alone take one base
+//! instant from the clock).
 //! Fuzz targets can call the parsers directly: [`http::parse_request_head`],
 //! [`auth_xml::parse_client_auth`], [`cstp::decode_frame`] / [`cstp::FrameReader`],
 //! [`connect::ConnectRequest::from_head`], [`cstp::parse_disconnect`] and
