@@ -63,6 +63,8 @@ pub struct HoldStats {
     pub dtls_lost: Option<String>,
     /// From sending the final probes until every channel answered (or gave up).
     pub probe_time: Option<Duration>,
+    /// From sending the final probes until the CSTP / DTLS probe was answered.
+    pub probe_rtt: [Option<Duration>; 2],
     /// Time spent on the BYE and TLS close.
     pub bye_time: Option<Duration>,
 }
@@ -117,6 +119,8 @@ struct Holder {
     last_tx: Instant,
     probe_cstp: Vec<u8>,
     probe_dtls: Vec<u8>,
+    /// When the final probes were sent.
+    probe_sent: Option<Instant>,
 }
 
 impl Holder {
@@ -139,10 +143,13 @@ impl Holder {
                 self.last_tx = Instant::now();
             }
             Event::DpdResp(p) => {
+                let since_probe = self.probe_sent.map(|t| t.elapsed());
                 if p == self.probe_cstp && !on_dtls {
                     self.stats.final_cstp_ok = true;
+                    self.stats.probe_rtt[0] = since_probe;
                 } else if p == self.probe_dtls && on_dtls {
                     self.stats.final_dtls_ok = Some(true);
+                    self.stats.probe_rtt[1] = since_probe;
                 } else {
                     self.stats.dpd_replies += 1;
                 }
@@ -230,6 +237,7 @@ pub async fn hold(
         last_tx: Instant::now(),
         probe_cstp: [PROBE, b"-cstp"].concat(),
         probe_dtls: [PROBE, b"-dtls"].concat(),
+        probe_sent: None,
     };
     let ping_every = (cfg.pps > 0 && cfg.target.is_some())
         .then(|| Duration::from_secs_f64(1.0 / f64::from(cfg.pps)));
@@ -260,6 +268,7 @@ pub async fn hold(
         } else if end.is_some_and(|e| now >= e) {
             // Phase 2: the final DPD probe on every channel.
             probe_until = Some(now + PROBE_WAIT);
+            h.probe_sent = Some(now);
             let p = h.probe_cstp.clone();
             if let Err(e) = send_frame(&mut h.tls, PacketType::DpdReq, &p).await {
                 h.stats.lost = Some(format!("cstp write: {e}"));

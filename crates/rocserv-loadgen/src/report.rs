@@ -94,6 +94,8 @@ pub struct Summary {
     pub pings: (u64, u64),
     /// Final probe: time until every channel answered, p50 and max (ms).
     pub probe_ms: [f64; 2],
+    /// Final probe round trip on CSTP / DTLS alone, p50 and max (ms).
+    pub probe_rtt_ms: [[f64; 2]; 2],
     /// BYE + TLS close, max (ms).
     pub bye_ms_max: f64,
 }
@@ -106,6 +108,7 @@ impl Report {
         let mut cstp: Vec<f64> = Vec::new();
         let mut probes: Vec<f64> = Vec::new();
         let mut byes: Vec<f64> = Vec::new();
+        let mut rtts: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
         for r in &self.results {
             if let Some(f) = &r.failure {
                 *s.failures.entry(f.clone()).or_default() += 1;
@@ -134,6 +137,9 @@ impl Report {
                 s.final_ok.1 += usize::from(h.final_dtls_ok == Some(true));
                 s.final_ok.2 += usize::from(h.final_dtls_ok.is_some());
                 probes.extend(h.probe_time.map(|d| d.as_secs_f64() * 1000.0));
+                for (v, d) in rtts.iter_mut().zip(h.probe_rtt) {
+                    v.extend(d.map(|d| d.as_secs_f64() * 1000.0));
+                }
                 byes.extend(h.bye_time.map(|d| d.as_secs_f64() * 1000.0));
                 if let Some(l) = &h.dtls_lost {
                     *s.dtls_lost.entry(l.clone()).or_default() += 1;
@@ -147,6 +153,10 @@ impl Report {
         s.cstp_setup_ms = quantiles(cstp);
         let q = quantiles(probes);
         s.probe_ms = [q[0], q[3]];
+        for (out, v) in s.probe_rtt_ms.iter_mut().zip(rtts) {
+            let q = quantiles(v);
+            *out = [q[0], q[3]];
+        }
         s.bye_ms_max = quantiles(byes)[3];
         s
     }
@@ -188,8 +198,9 @@ impl Report {
         );
         let _ = writeln!(
             o,
-            "final DPD probe answered: cstp {} of {}, dtls {} of {} (all channels answered after p50 {:.1} ms, max {:.1} ms; BYE max {:.1} ms)",
-            s.final_ok.0, s.established, s.final_ok.1, s.final_ok.2, s.probe_ms[0], s.probe_ms[1], s.bye_ms_max
+            "final DPD probe answered: cstp {} of {}, dtls {} of {} (all channels answered after p50 {:.1} ms, max {:.1} ms; CSTP alone p50 {:.1} max {:.1}, DTLS alone p50 {:.1} max {:.1}; BYE max {:.1} ms)",
+            s.final_ok.0, s.established, s.final_ok.1, s.final_ok.2, s.probe_ms[0], s.probe_ms[1],
+            s.probe_rtt_ms[0][0], s.probe_rtt_ms[0][1], s.probe_rtt_ms[1][0], s.probe_rtt_ms[1][1], s.bye_ms_max
         );
         let _ = writeln!(
             o,
@@ -223,7 +234,7 @@ impl Report {
              \"cstp_setup_ms\":{{\"p50\":{},\"p90\":{},\"p99\":{},\"max\":{}}},\
              \"dtls\":{},\"dtls_detail\":{},\"dtls_established\":{},\"hold_s\":{},\"dpd_answered_cstp\":{},\
              \"dpd_answered_dtls\":{},\"dpd_sent\":{},\"dpd_replies\":{},\"keepalives\":{},\
-             \"final_dpd_cstp_ok\":{},\"final_dpd_dtls_ok\":{},\"final_dpd_dtls_sent\":{},\"final_probe_ms\":{{\"p50\":{},\"max\":{}}},\"bye_ms_max\":{},\
+             \"final_dpd_cstp_ok\":{},\"final_dpd_dtls_ok\":{},\"final_dpd_dtls_sent\":{},\"final_probe_ms\":{{\"p50\":{},\"max\":{}}},\"final_probe_cstp_ms\":{{\"p50\":{},\"max\":{}}},\"final_probe_dtls_ms\":{{\"p50\":{},\"max\":{}}},\"bye_ms_max\":{},\
              \"lost\":{},\"dtls_lost\":{},\"pings_sent\":{},\"pings_received\":{},\"client_cpu_s\":{},\"wall_s\":{}}}",
             self.sessions,
             self.concurrency,
@@ -252,6 +263,10 @@ impl Report {
             s.final_ok.2,
             num(s.probe_ms[0]),
             num(s.probe_ms[1]),
+            num(s.probe_rtt_ms[0][0]),
+            num(s.probe_rtt_ms[0][1]),
+            num(s.probe_rtt_ms[1][0]),
+            num(s.probe_rtt_ms[1][1]),
             num(s.bye_ms_max),
             map_json(&s.lost),
             map_json(&s.dtls_lost),

@@ -548,7 +548,7 @@ impl Server {
                         user = %info.username, ip = %peer, script = %script.display(),
                         "connect-script {why}; client refused"
                     );
-                    drop(tun);
+                    tun.close().await;
                     self.sessions
                         .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
                     return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
@@ -570,7 +570,7 @@ impl Server {
         let mut conn = conn;
         if let Err(e) = conn.send_raw(&reply).await {
             tracing::info!(user = %info.username, error = %e, "client went away before the tunnel started");
-            drop(tun);
+            tun.close().await;
             self.sessions
                 .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
             return;
@@ -601,7 +601,7 @@ impl Server {
         let mut driver = Driver::new(timers, dtls_channel, data, started);
         let mut stop = grant.stop;
         let reason = driver.run(conn.tls, &tun, &self.netlink, &mut stop).await;
-        drop(tun);
+        tun.close().await;
         let invalidate = reason.invalidates_session();
         self.sessions
             .end_tunnel(&hash, grant.tunnel_id, invalidate, StdInstant::now());
