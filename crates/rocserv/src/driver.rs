@@ -95,11 +95,14 @@ struct DtlsState {
 
 /// After this long without a new MTU probe, the client's probing is over.
 const PROBE_SETTLE: Duration = Duration::from_secs(2);
+/// The TUN read buffer holds at least this much packet (the device MTU is usually smaller).
+const MIN_TX_PACKET: usize = 1500;
 /// Probes smaller than this are ordinary DPDs, not MTU probes.
 const MIN_PROBE: usize = 256;
 
-/// Capacity of the CSTP receive buffer: one maximal frame plus slack so reads are not tiny.
-const RX_BUFFER: usize = 2 * (cstp::HEADER_LEN + cstp::MAX_PAYLOAD);
+/// Initial capacity of the CSTP receive buffer: a few MTU-sized frames per read. It grows (up to
+/// one maximal frame) only if the client sends a larger frame; idle tunnels stay small.
+const RX_BUFFER: usize = 4096;
 
 pub struct Driver {
     pub stats: Stats,
@@ -167,10 +170,11 @@ impl Driver {
         stop: &mut watch::Receiver<Option<StopReason>>,
     ) -> EndReason {
         let (mut rd, mut wr) = tokio::io::split(tls);
-        let mut reader = FrameReader::new(RX_BUFFER);
+        let mut reader = FrameReader::growable(RX_BUFFER);
         // TUN packets are read after a CSTP-header-sized gap, so the same buffer can carry the
-        // 8-byte CSTP header or the 1-byte DTLS header in front of the packet.
-        let mut tx = vec![0u8; cstp::HEADER_LEN + cstp::MAX_PAYLOAD];
+        // 8-byte CSTP header or the 1-byte DTLS header in front of the packet. The device's MTU
+        // bounds what a read returns (the MTU only ever goes down after creation).
+        let mut tx = vec![0u8; cstp::HEADER_LEN + usize::from(self.mtu).max(MIN_TX_PACKET)];
         let mut ctl = Vec::with_capacity(64);
         let reason = loop {
             let deadline = tokio::time::Instant::from_std(self.next_deadline());

@@ -95,14 +95,35 @@ impl HttpConn {
         }
     }
 
+    /// Reads straight into `buf` (no buffer in the future's state: every connection task would
+    /// carry it for the tunnel's lifetime).
     async fn fill(&mut self) -> Result<usize, ConnError> {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout_at(self.deadline, self.tls.read(&mut chunk))
-            .await
-            .map_err(|_| ConnError::Timeout)??;
-        self.buf
-            .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        const CHUNK: usize = 4096;
+        let start = self.buf.len();
+        self.buf.resize(start + CHUNK, 0);
+        let read = tokio::time::timeout_at(
+            self.deadline,
+            self.tls.read(self.buf.get_mut(start..).unwrap_or_default()),
+        )
+        .await;
+        let n = match read {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                self.buf.truncate(start);
+                return Err(e.into());
+            }
+            Err(_) => {
+                self.buf.truncate(start);
+                return Err(ConnError::Timeout);
+            }
+        };
+        self.buf.truncate(start + n);
         Ok(n)
+    }
+
+    /// The TLS stream alone, for the tunnel; the HTTP buffers are freed.
+    pub fn into_tls(self) -> Tls {
+        self.tls
     }
 
     /// Reads the next request. `Ok(None)` when the peer closed the connection cleanly between requests.

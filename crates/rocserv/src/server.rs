@@ -91,13 +91,19 @@ impl Server {
             let _ = tcp.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
-                server.connection(tcp, normalise(peer)).await;
-                drop(permit);
+                server.connection(tcp, normalise(peer), permit).await;
             });
         }
     }
 
-    async fn connection(self: Arc<Self>, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+    /// One TCP connection; `permit` (`max-clients`) is held until it ends, or handed on to its
+    /// tunnel.
+    async fn connection(
+        self: Arc<Self>,
+        tcp: tokio::net::TcpStream,
+        peer: SocketAddr,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let local = match tcp.local_addr() {
             Ok(a) => normalise(a),
             Err(_) => return,
@@ -138,7 +144,7 @@ impl Server {
             let close_after = head.wants_close();
             tracing::debug!(ip = %peer.ip(), method = ?head.method, path = %head.path, "request");
             match head.method {
-                Method::Connect => return self.handle_connect(conn, head).await,
+                Method::Connect => return self.handle_connect(conn, head, permit).await,
                 Method::Get if is_form_path(&head.path) || self.url_group(&head.path).is_some() => {
                     let start = self.login_start(&conn, &head, cert.as_ref());
                     let outcome = self.auth_start(&mut auth, start);

@@ -17,11 +17,13 @@ use rocserv_proto::timers::TunnelTimers;
 use crate::driver::{AssociationFactory, Driver, DtlsChannel};
 use crate::dtls::{Association, UdpTx};
 use crate::http_conn::HttpConn;
+use crate::http_conn::Tls;
 use crate::script::{run_script, ScriptEnv, ScriptOutcome, ScriptReason};
 use crate::server::Server;
 use crate::sessions::{Claim, ClaimPolicy, Refusal, SessionIdentity, TunnelGrant};
 use crate::tun::{Tun, TunConfig};
 use rocserv_config::Effective;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Default MTU of a fresh TUN/ethernet link when `mtu` is not configured.
 const DEVICE_DEFAULT_MTU: u16 = 1500;
@@ -96,6 +98,21 @@ fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String
         .ok_or("no X-DTLS-Master-Secret")?;
     <[u8; MASTER_SECRET_LEN]>::try_from(ms.expose())
         .map_err(|_| "X-DTLS-Master-Secret is not 48 bytes".to_string())
+}
+
+/// What a running tunnel owns (moved into its own task).
+struct LiveTunnel {
+    tls: Tls,
+    tun: Tun,
+    driver: Driver,
+    stop: tokio::sync::watch::Receiver<Option<crate::sessions::StopReason>>,
+    done: tokio::sync::watch::Sender<bool>,
+    tunnel_id: u64,
+    hash: CookieHash,
+    info: TunnelInfo,
+    started: StdInstant,
+    /// The connection's `max-clients` permit, held as long as the tunnel.
+    permit: OwnedSemaphorePermit,
 }
 
 impl Server {
@@ -372,15 +389,20 @@ impl Server {
     }
 
     /// Handles `CONNECT /CSCOSSLC/tunnel`; owns the connection from here on.
-    pub async fn handle_connect(self: &Arc<Self>, conn: HttpConn, head: RequestHead) {
+    pub async fn handle_connect(
+        self: &Arc<Self>,
+        conn: HttpConn,
+        head: RequestHead,
+        permit: OwnedSemaphorePermit,
+    ) {
         let peer = conn.peer.ip();
         if !connect::is_tunnel_path(&head.path) {
             tracing::info!(ip = %peer, path = %head.path, "CONNECT to an unknown path refused");
-            return Self::refuse(conn, 404, "Not Found", None).await;
+            return Box::pin(Self::refuse(conn, 404, "Not Found", None)).await;
         }
         let Some(cookie) = head.cookie("webvpn").and_then(SessionCookie::parse) else {
             tracing::info!(ip = %peer, "CONNECT without a valid session cookie refused");
-            return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+            return Box::pin(Self::refuse(conn, 401, "Cookie is not acceptable", None)).await;
         };
         let hash = cookie.hash();
         let Some(SessionIdentity {
@@ -390,14 +412,14 @@ impl Server {
         }) = self.sessions.identity(&hash)
         else {
             tracing::warn!(ip = %peer, session = %hash.short_id(), "tunnel refused: unknown or expired cookie");
-            return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+            return Box::pin(Self::refuse(conn, 401, "Cookie is not acceptable", None)).await;
         };
         // A login made with a client certificate must present it again here, unless
         // `cisco-client-compat` (Cisco clients do not always resend it).
         if let Some(fp) = cert_fingerprint.filter(|_| !self.cfg.cisco_client_compat) {
             if self.peer_cert(&conn).map(|c| c.fingerprint) != Some(fp) {
                 tracing::warn!(user = %username, ip = %peer, "tunnel refused: the client certificate of the login was not presented");
-                return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+                return Box::pin(Self::refuse(conn, 401, "Cookie is not acceptable", None)).await;
             }
         }
         // Per-user and per-group files are read at every connection, as ocserv does.
@@ -405,7 +427,7 @@ impl Server {
             Ok(e) => Arc::new(e),
             Err(e) => {
                 tracing::error!(user = %username, group = %group, ip = %peer, "tunnel refused: {e}");
-                return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+                return Box::pin(Self::refuse(conn, 401, "Cookie is not acceptable", None)).await;
             }
         };
         let policy = ClaimPolicy {
@@ -465,14 +487,15 @@ impl Server {
                         ),
                     };
                     tracing::warn!(ip = %peer, session = %hash.short_id(), "tunnel refused: {log}");
-                    return Self::refuse(conn, status, reason, x_reason).await;
+                    return Box::pin(Self::refuse(conn, status, reason, x_reason)).await;
                 }
             }
         };
         let done = grant.done.clone();
-        self.run_tunnel(conn, head, hash, grant, eff).await;
-        // The device is gone: a takeover waiting for this tunnel may proceed.
-        let _ = done.send(true);
+        if !self.run_tunnel(conn, head, hash, grant, eff, permit).await {
+            // No tunnel (refused before it started): a takeover waiting for it may proceed.
+            let _ = done.send(true);
+        }
     }
 
     async fn run_tunnel(
@@ -482,7 +505,8 @@ impl Server {
         hash: CookieHash,
         grant: TunnelGrant,
         eff: Arc<Effective>,
-    ) {
+        permit: OwnedSemaphorePermit,
+    ) -> bool {
         let req = ConnectRequest::from_head(&head);
         let peer = conn.peer.ip();
         let link = mtu::link_mtu(eff.mtu, DEVICE_DEFAULT_MTU, req.base_mtu, req.mtu, false);
@@ -503,13 +527,16 @@ impl Server {
                 tracing::error!(user = %grant.username, error = %e, "cannot create the TUN device");
                 self.sessions
                     .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
-                return Self::refuse(
-                    conn,
-                    503,
-                    "Service Unavailable",
-                    Some("Server could not create a tunnel device"),
-                )
-                .await;
+                {
+                    Box::pin(Self::refuse(
+                        conn,
+                        503,
+                        "Service Unavailable",
+                        Some("Server could not create a tunnel device"),
+                    ))
+                    .await;
+                    return false;
+                }
             }
         };
         let info = TunnelInfo {
@@ -530,7 +557,8 @@ impl Server {
         if let Some(script) = self.cfg.connect_script.clone() {
             let env = self.script_env(ScriptReason::Connect, &info);
             let timeout = Duration::from_secs(u64::from(self.cfg.script_timeout));
-            match run_script(&script, &env, timeout).await {
+            // Boxed: the script future is large, and every tunnel task would carry its size.
+            match Box::pin(run_script(&script, &env, timeout)).await {
                 ScriptOutcome::Success => {}
                 other => {
                     let why = match other {
@@ -551,7 +579,10 @@ impl Server {
                     tun.close().await;
                     self.sessions
                         .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
-                    return Self::refuse(conn, 401, "Cookie is not acceptable", None).await;
+                    {
+                        Box::pin(Self::refuse(conn, 401, "Cookie is not acceptable", None)).await;
+                        return false;
+                    }
                 }
             }
         }
@@ -573,7 +604,7 @@ impl Server {
             tun.close().await;
             self.sessions
                 .end_tunnel(&hash, grant.tunnel_id, false, StdInstant::now());
-            return;
+            return false;
         }
         tracing::info!(
             user = %info.username, group = %info.group, ip = %peer, vpn_ip = %info.remote, device = %info.device,
@@ -598,16 +629,49 @@ impl Server {
             .map(|s| Duration::from_secs(u64::from(s)));
         let dpd = Duration::from_secs(u64::from(params.dpd.max(1)));
         let timers = TunnelTimers::new(started, dpd, idle, grant.session_deadline);
-        let mut driver = Driver::new(timers, dtls_channel, data, started);
-        let mut stop = grant.stop;
-        let reason = driver.run(conn.tls, &tun, &self.netlink, &mut stop).await;
+        let driver = Driver::new(timers, dtls_channel, data, started);
+        // The tunnel runs as a task of its own holding only what it needs: the handshake and
+        // CONNECT futures (and their copies of the connection) are freed, which keeps the
+        // memory of every connected session small. The HTTP buffers go with them.
+        let live = LiveTunnel {
+            tls: conn.into_tls(),
+            tun,
+            driver,
+            stop: grant.stop,
+            done: grant.done,
+            tunnel_id: grant.tunnel_id,
+            hash,
+            info,
+            started,
+            permit,
+        };
+        tokio::spawn(self.clone().live_tunnel(live));
+        true
+    }
+
+    /// The tunnel's life after CONNECT: the driver, then teardown, accounting and the
+    /// disconnect script; finally `done` (a takeover waiting for the device may proceed).
+    async fn live_tunnel(self: Arc<Self>, live: LiveTunnel) {
+        let LiveTunnel {
+            tls,
+            tun,
+            mut driver,
+            mut stop,
+            done,
+            tunnel_id,
+            hash,
+            info,
+            started,
+            permit,
+        } = live;
+        let reason = driver.run(tls, &tun, &self.netlink, &mut stop).await;
         tun.close().await;
         let invalidate = reason.invalidates_session();
         self.sessions
-            .end_tunnel(&hash, grant.tunnel_id, invalidate, StdInstant::now());
+            .end_tunnel(&hash, tunnel_id, invalidate, StdInstant::now());
         let duration = started.elapsed().as_secs();
         tracing::info!(
-            user = %info.username, ip = %peer, vpn_ip = %info.remote, device = %info.device,
+            user = %info.username, ip = %info.real_ip, vpn_ip = %info.remote, device = %info.device,
             bytes_in = driver.stats.bytes_in, bytes_out = driver.stats.bytes_out, duration_s = duration,
             session_ended = invalidate, dtls = driver.dtls_description().as_deref().unwrap_or("none"),
             "tunnel down: {reason}"
@@ -618,10 +682,12 @@ impl Server {
                 .set("STATS_BYTES_OUT", driver.stats.bytes_out.to_string())
                 .set("STATS_DURATION", duration.to_string());
             let timeout = Duration::from_secs(u64::from(self.cfg.script_timeout));
-            let outcome = run_script(&script, &env, timeout).await;
+            let outcome = Box::pin(run_script(&script, &env, timeout)).await;
             if !matches!(outcome, ScriptOutcome::Success) {
                 tracing::warn!(script = %script.display(), user = %info.username, "disconnect-script: {outcome:?}");
             }
         }
+        let _ = done.send(true);
+        drop(permit);
     }
 }

@@ -32,13 +32,36 @@ impl FrameReader {
         }
     }
 
+    /// A reader that starts with `initial` bytes and grows only when a frame larger than its
+    /// buffer arrives (up to one maximal frame): a tunnel whose frames fit its MTU never holds
+    /// the 16 KiB a maximal frame would need.
+    pub fn growable(initial: usize) -> Self {
+        Self {
+            buf: vec![0; initial.max(HEADER_LEN + 1)],
+            start: 0,
+            end: 0,
+        }
+    }
+
     /// The free space to read more bytes into. Unconsumed bytes are first moved to the front,
-    /// so there is always room for at least the rest of the current frame.
+    /// and the buffer grows if needed, so there is always room for at least the rest of the
+    /// current frame. Empty only when the buffer holds complete frames not yet taken with
+    /// [`FrameReader::next_frame`].
     pub fn spare(&mut self) -> &mut [u8] {
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+        }
+        let pending = self.buf.get(..self.end).unwrap_or_default();
+        if let Ok(Some((_, len))) = decode_header(pending) {
+            let whole = HEADER_LEN + len;
+            if whole > self.buf.len() {
+                self.buf.resize(whole, 0);
+            }
+        } else if self.end == self.buf.len() {
+            // Only part of a header fits (a tiny initial buffer): make room for a header.
+            self.buf.resize(self.end.max(HEADER_LEN), 0);
         }
         self.buf.get_mut(self.end..).unwrap_or_default()
     }

@@ -167,6 +167,54 @@ fn reader_always_has_room_for_a_max_frame() {
 }
 
 #[test]
+fn growable_reader_grows_only_for_a_larger_frame() {
+    let mut r = FrameReader::growable(64);
+    assert_eq!(r.spare().len(), 64);
+    let mut wire = Vec::new();
+    write_frame(&mut wire, PacketType::Data, &[1; 40]).unwrap();
+    write_frame(&mut wire, PacketType::Data, &[2; MAX_PAYLOAD]).unwrap();
+    write_frame(&mut wire, PacketType::DpdReq, b"x").unwrap();
+    let mut fed = 0;
+    let mut got = Vec::new();
+    let mut largest = 0;
+    while fed < wire.len() {
+        let spare = r.spare();
+        largest = largest.max(spare.len());
+        let n = spare.len().min(wire.len() - fed);
+        assert!(n > 0, "reader stalled");
+        spare[..n].copy_from_slice(&wire[fed..fed + n]);
+        fed += n;
+        r.filled(n);
+        while let Some(f) = r.next_frame().unwrap() {
+            got.push(f.payload.len());
+        }
+    }
+    assert_eq!(got, vec![40, MAX_PAYLOAD, 1]);
+    assert!(largest <= HEADER_LEN + MAX_PAYLOAD, "{largest}");
+}
+
+#[test]
+fn growable_reader_with_a_tiny_buffer_still_reads_headers() {
+    let mut r = FrameReader::growable(0);
+    let mut wire = Vec::new();
+    write_frame(&mut wire, PacketType::Data, b"abc").unwrap();
+    let mut fed = 0;
+    let mut got = Vec::new();
+    while fed < wire.len() {
+        let spare = r.spare();
+        let n = spare.len().min(1).min(wire.len() - fed);
+        assert!(n > 0, "reader stalled");
+        spare[..n].copy_from_slice(&wire[fed..fed + n]);
+        fed += n;
+        r.filled(n);
+        while let Some(f) = r.next_frame().unwrap() {
+            got.push(f.payload.to_vec());
+        }
+    }
+    assert_eq!(got, vec![b"abc".to_vec()]);
+}
+
+#[test]
 fn reader_reports_bad_magic() {
     let mut r = FrameReader::new(0);
     r.spare()[..4].copy_from_slice(b"HTTP");
@@ -203,12 +251,18 @@ proptest! {
     fn frames_survive_arbitrary_splits(
         frames in prop::collection::vec(frame_strategy(), 0..8),
         chunks in prop::collection::vec(1usize..5000, 1..64),
+        small_start in any::<bool>(),
+        start_len in 0usize..3000,
     ) {
         let mut wire = Vec::new();
         for (ty, payload) in &frames {
             write_frame(&mut wire, PacketType::from_u8(*ty), payload).unwrap();
         }
-        let mut reader = FrameReader::new(HEADER_LEN + MAX_PAYLOAD);
+        let mut reader = if small_start {
+            FrameReader::growable(start_len)
+        } else {
+            FrameReader::new(HEADER_LEN + MAX_PAYLOAD)
+        };
         let mut got: Vec<(u8, Vec<u8>)> = Vec::new();
         let mut fed = 0;
         let mut sizes = chunks.iter().cycle();

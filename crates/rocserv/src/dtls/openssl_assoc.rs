@@ -41,8 +41,12 @@ pub(crate) struct OpensslAssoc {
     stream: SslStream<Channel>,
     mode: Mode,
     phase: Phase,
-    /// Reused plaintext buffer for `ssl_read` (one record at most).
-    plain: Vec<u8>,
+}
+
+thread_local! {
+    /// Plaintext buffer for `ssl_read`, one per thread rather than one per association: a
+    /// record is delivered before the next is read, and nothing awaits in between.
+    static PLAIN: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_PAYLOAD]);
 }
 
 impl fmt::Debug for OpensslAssoc {
@@ -113,7 +117,6 @@ impl OpensslAssoc {
             stream,
             mode,
             phase: Phase::Handshaking,
-            plain: vec![0; MAX_PAYLOAD],
         })
     }
 
@@ -149,22 +152,25 @@ impl OpensslAssoc {
         }
         // Established: every application record in the datagram. Records that fail
         // authentication, replays and stale epochs are dropped silently by OpenSSL.
-        let mut records = 0;
-        loop {
-            match self.stream.ssl_read(&mut self.plain) {
-                Ok(n) => {
-                    records += 1;
-                    if let Some(payload) = self.plain.get(..n) {
-                        deliver(payload);
+        let stream = &mut self.stream;
+        PLAIN.with_borrow_mut(|plain| {
+            let mut records = 0;
+            loop {
+                match stream.ssl_read(plain) {
+                    Ok(n) => {
+                        records += 1;
+                        if let Some(payload) = plain.get(..n) {
+                            deliver(payload);
+                        }
                     }
+                    Err(e) => match e.code() {
+                        ErrorCode::WANT_READ | ErrorCode::WANT_WRITE => return Ok(records),
+                        ErrorCode::ZERO_RETURN => return Err(DtlsError::Closed),
+                        _ => return Err(DtlsError::Record(e.to_string())),
+                    },
                 }
-                Err(e) => match e.code() {
-                    ErrorCode::WANT_READ | ErrorCode::WANT_WRITE => return Ok(records),
-                    ErrorCode::ZERO_RETURN => return Err(DtlsError::Closed),
-                    _ => return Err(DtlsError::Record(e.to_string())),
-                },
             }
-        }
+        })
     }
 
     fn handshake_done(&mut self) -> Result<(), DtlsError> {
