@@ -41,6 +41,22 @@ pub(crate) struct OpensslAssoc {
     stream: SslStream<Channel>,
     mode: Mode,
     phase: Phase,
+    /// OpenSSL's record buffers (about 33 KiB) are allocated; see [`IDLE_RELEASE`].
+    buffers_held: bool,
+    /// The last record in either direction (established associations).
+    last_io: Instant,
+}
+
+/// An established association without a record in either direction for this long gives its
+/// record buffers back (`SSL_free_buffers`); they are allocated again (`SSL_alloc_buffers`)
+/// before the next record. Most sessions of a large server are idle most of the time, and
+/// the buffers are the largest part of an idle session's memory.
+const IDLE_RELEASE: Duration = Duration::from_millis(250);
+
+extern "C" {
+    // libssl ≥ 1.1.1; not bound by openssl-sys.
+    fn SSL_free_buffers(ssl: *mut openssl_sys::SSL) -> libc::c_int;
+    fn SSL_alloc_buffers(ssl: *mut openssl_sys::SSL) -> libc::c_int;
 }
 
 thread_local! {
@@ -117,6 +133,8 @@ impl OpensslAssoc {
             stream,
             mode,
             phase: Phase::Handshaking,
+            buffers_held: true,
+            last_io: Instant::now(),
         })
     }
 
@@ -131,6 +149,7 @@ impl OpensslAssoc {
         if dgram.is_empty() {
             return Ok(0);
         }
+        self.ensure_buffers()?;
         self.stream.get_mut().load(dgram);
         let result = self.process(deliver);
         self.stream.get_mut().discard();
@@ -200,6 +219,7 @@ impl OpensslAssoc {
                 max: MAX_PAYLOAD,
             });
         }
+        self.ensure_buffers()?;
         if let Err(e) = self.stream.ssl_write(payload) {
             self.phase = Phase::Dead;
             return Err(DtlsError::Record(e.to_string()));
@@ -224,10 +244,8 @@ impl OpensslAssoc {
         format!("{} {}", ssl.version_str(), cipher)
     }
 
-    pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        if self.phase == Phase::Dead {
-            return None;
-        }
+    /// OpenSSL's retransmission timer, if it runs.
+    fn openssl_timeout(&self) -> Option<Duration> {
         let mut tv = libc::timeval {
             tv_sec: 0,
             tv_usec: 0,
@@ -242,24 +260,69 @@ impl OpensslAssoc {
         }
         let secs = u64::try_from(tv.tv_sec).unwrap_or(0);
         let micros = u32::try_from(tv.tv_usec).unwrap_or(0).min(999_999);
-        Some(Instant::now() + Duration::new(secs, micros * 1000))
+        Some(Duration::new(secs, micros * 1000))
     }
 
-    pub(crate) fn on_timeout(&mut self, _now: Instant) {
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Dead {
+            return None;
+        }
+        let retransmit = self.openssl_timeout().map(|d| Instant::now() + d);
+        let release = (self.phase == Phase::Established && self.buffers_held)
+            .then(|| self.last_io + IDLE_RELEASE);
+        match (retransmit, release) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub(crate) fn on_timeout(&mut self, now: Instant) {
         if self.phase == Phase::Dead {
             return;
         }
-        // Retransmits the last flight if OpenSSL's own timer expired; < 0 once it gave up.
-        if ctrl(
-            self.stream.ssl(),
-            DTLS_CTRL_HANDLE_TIMEOUT,
-            std::ptr::null_mut(),
-        ) < 0
+        if self.openssl_timeout().is_some() {
+            // A retransmission writes a record: the buffers must be there.
+            if self.ensure_buffers().is_err() {
+                return;
+            }
+            // Retransmits the last flight if OpenSSL's own timer expired; < 0 once it gave up.
+            if ctrl(
+                self.stream.ssl(),
+                DTLS_CTRL_HANDLE_TIMEOUT,
+                std::ptr::null_mut(),
+            ) < 0
+            {
+                tracing::debug!(peer = %self.peer(), "DTLS handshake timed out");
+                self.phase = Phase::Dead;
+            }
+            let _ = self.stream.get_mut().take_send_error();
+        } else if self.phase == Phase::Established
+            && self.buffers_held
+            && now >= self.last_io + IDLE_RELEASE
         {
-            tracing::debug!(peer = %self.peer(), "DTLS handshake timed out");
-            self.phase = Phase::Dead;
+            // SAFETY: a live SSL; with nothing pending (it returns 0 otherwise) it frees only
+            // the record buffers, which `ensure_buffers` restores before the next use.
+            if unsafe { SSL_free_buffers(self.stream.ssl().as_ptr()) } == 1 {
+                self.buffers_held = false;
+            } else {
+                self.last_io = now;
+            }
         }
-        let _ = self.stream.get_mut().take_send_error();
+    }
+
+    /// Allocates the record buffers again after an idle release, and notes the activity.
+    fn ensure_buffers(&mut self) -> Result<(), DtlsError> {
+        self.last_io = Instant::now();
+        if !self.buffers_held {
+            // SAFETY: a live SSL; allocating its record buffers has no other precondition.
+            if unsafe { SSL_alloc_buffers(self.stream.ssl().as_ptr()) } != 1 {
+                return Err(DtlsError::Record(
+                    "cannot allocate the record buffers".into(),
+                ));
+            }
+            self.buffers_held = true;
+        }
+        Ok(())
     }
 
     pub(crate) fn peer(&self) -> SocketAddr {

@@ -159,3 +159,25 @@ async fn psk_client_presenting_the_app_id_as_session_id_gets_a_full_psk_handshak
     assert!(!client.stream.ssl().session_reused());
     exchange(&mut assoc, &sock, &mut client).await;
 }
+
+#[tokio::test]
+async fn idle_association_releases_its_buffers_and_still_carries_data() {
+    let (sock, mut assoc, mut client) = established().await;
+    exchange(&mut assoc, &sock, &mut client).await;
+    // Established and idle: the next deadline is the buffer release, not a retransmission.
+    let due = assoc
+        .next_timeout()
+        .expect("release deadline while buffers are held");
+    assert!(due <= Instant::now() + Duration::from_millis(300));
+    assoc.on_timeout(due + Duration::from_millis(1));
+    assert!(assoc.is_established());
+    assert_eq!(assoc.next_timeout(), None, "released: nothing left to time");
+    // Both directions work again (the buffers come back on demand), more than once.
+    exchange(&mut assoc, &sock, &mut client).await;
+    let due = assoc
+        .next_timeout()
+        .expect("buffers held again after traffic");
+    assoc.on_timeout(due + Duration::from_millis(1));
+    exchange(&mut assoc, &sock, &mut client).await;
+    assert!(assoc.is_established());
+}
