@@ -135,6 +135,10 @@ pub struct Config {
     /// host-update script still running after this long is killed (and a connect script
     /// that timed out rejects the session).
     pub script_timeout: u32,
+    /// `shared-tun` (rocserv extension, default false): one TUN device named `device` for
+    /// every client, its packets dispatched to sessions by destination address, instead of
+    /// ocserv's device per client.
+    pub shared_tun: bool,
     /// `banner`: text shown after login.
     pub banner: Option<String>,
     /// `pre-login-banner`: text shown on the login form.
@@ -259,6 +263,7 @@ impl Default for Config {
             disconnect_script: None,
             host_update_script: None,
             script_timeout: DEFAULT_SCRIPT_TIMEOUT,
+            shared_tun: false,
             banner: None,
             pre_login_banner: None,
             run_as_user: None,

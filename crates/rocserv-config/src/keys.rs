@@ -213,6 +213,7 @@ pub const KEYS: &[KeyInfo] = &[
     k("debug-no-secmod-stats", GL, N),
     // rocserv extensions
     k("script-timeout", G, I),
+    k("shared-tun", G, I),
 ];
 
 /// Looks an option up by its exact name.
@@ -254,7 +255,7 @@ mod tests {
         assert!(keys.contains(&"tcp-port") && keys.contains(&"script-timeout"));
         assert!(keys.contains(&"acct") && keys.contains(&"auto-select-group"));
         assert!(!keys.contains(&"ban-points-kkdcp") && !keys.contains(&"use-seccomp"));
-        assert_eq!(keys.len(), 77);
+        assert_eq!(keys.len(), 78);
     }
 
     #[test]

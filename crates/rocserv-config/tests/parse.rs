@@ -72,6 +72,7 @@ fn minimal_config_and_defaults() {
     assert_eq!(c.rekey_time, 172_800);
     assert_eq!(c.rekey_method, None);
     assert_eq!(c.script_timeout, 60);
+    assert!(!c.shared_tun);
     assert_eq!(c.log_level, 2);
     assert_eq!(c.max_clients, 0);
     assert!(c.dtls_psk && c.dtls_legacy && c.predictable_ips);
@@ -281,6 +282,10 @@ fn error_messages_name_file_line_key_and_expectation() {
             "script-timeout = 0\n",
             "key 'script-timeout': expected a whole number of 1..86400",
         ),
+        (
+            "shared-tun = maybe\n",
+            "key 'shared-tun': expected a boolean",
+        ),
     ];
     for (extra, want) in cases {
         let e = err(&with(extra));
@@ -322,6 +327,18 @@ fn missing_mandatory_options() {
     assert_eq!(
         ok(&v6).config.ipv6_network,
         Some("fd00:1::/64".parse().unwrap())
+    );
+    // shared-tun routes the IPv4 pool to its sessions: an IPv6-only pool is refused, naming
+    // the line and the key.
+    assert!(ok(&with("shared-tun = true\n")).config.shared_tun);
+    let e = err(&format!("{v6}shared-tun = true\n"));
+    assert_eq!(e.line, Some(7));
+    assert_eq!(e.key.as_deref(), Some("shared-tun"));
+    assert!(
+        e.to_string().starts_with(&format!(
+            "{FILE}:7: key 'shared-tun': the shared TUN device needs an IPv4 pool"
+        )),
+        "{e}"
     );
     // socket-file is not required; cert/key counts must match.
     let e = err(&with("server-cert = /etc/rocserv/second.pem\n"));

@@ -161,6 +161,15 @@ impl Builder<'_> {
                 "missing mandatory option 'ipv4-network' (or 'ipv6-network'): an address pool is required",
             ));
         }
+        if cfg.shared_tun && cfg.ipv4_network.is_none() {
+            let line = self.first_line.get("shared-tun").copied().unwrap_or(0);
+            return Err(ConfigError::at(
+                self.file,
+                line,
+                "shared-tun",
+                "the shared TUN device needs an IPv4 pool ('ipv4-network'): it routes that pool to the sessions (IPv6 pools are not implemented)",
+            ));
+        }
         Ok(())
     }
 }

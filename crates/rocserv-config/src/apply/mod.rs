@@ -354,6 +354,7 @@ impl<'a> Builder<'a> {
             "disconnect-script" => cfg.disconnect_script = Some(val::path(c)?),
             "host-update-script" => cfg.host_update_script = Some(val::path(c)?),
             "script-timeout" => cfg.script_timeout = val::u32_in(c, 1, 86_400)?,
+            "shared-tun" => cfg.shared_tun = val::boolean(c)?,
             "banner" => cfg.banner = Some(c.value.to_owned()),
             "pre-login-banner" => cfg.pre_login_banner = Some(c.value.to_owned()),
             "isolate-workers" => cfg.isolate_workers = val::boolean(c)?,

@@ -83,6 +83,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("occtl-socket-file", "/run/o"),
     ("compression", "true"),
     ("script-timeout", "5"),
+    ("shared-tun", "true"),
 ];
 
 #[test]
