@@ -1,4 +1,5 @@
-//! The per-tunnel driver (DESIGN.md §4): one task moves packets between the client's TUN device,
+//! The per-tunnel driver (DESIGN.md §4): one task moves packets between the client's TUN device
+//! (its own, or its port on the shared device: [`TunPort`]),
 //! the TLS stream (CSTP, protocol.md §4) and, when negotiated, the DTLS association (§5), with
 //! reused buffers and no allocation per packet on the data path.
 
@@ -13,7 +14,8 @@ use tokio::sync::{mpsc, watch};
 use crate::dtls::Association;
 use crate::http_conn::Tls;
 use crate::sessions::StopReason;
-use crate::tun::{Netlink, Tun};
+use crate::tun::Netlink;
+use crate::tun_port::TunPort;
 use crate::udp::{Datagram, Registration};
 
 /// Why a tunnel ended, as seen by the server.
@@ -108,14 +110,13 @@ pub struct Driver {
     pub stats: Stats,
     timers: TunnelTimers,
     dtls: Option<DtlsState>,
-    mtu: u16,
     /// Decrypted DTLS payloads of one datagram, reused: `arena` holds the bytes, `spans` the ends.
     arena: Vec<u8>,
     spans: Vec<usize>,
 }
 
 impl Driver {
-    pub fn new(timers: TunnelTimers, dtls: Option<DtlsChannel>, mtu: u16, now: Instant) -> Self {
+    pub fn new(timers: TunnelTimers, dtls: Option<DtlsChannel>, now: Instant) -> Self {
         Self {
             stats: Stats::default(),
             timers,
@@ -127,7 +128,6 @@ impl Driver {
                 last_rx: now,
                 probe: None,
             }),
-            mtu,
             arena: Vec::with_capacity(4 * 2048),
             spans: Vec::with_capacity(8),
         }
@@ -165,16 +165,17 @@ impl Driver {
     pub async fn run(
         &mut self,
         tls: Tls,
-        tun: &Tun,
+        tun: &mut TunPort,
         netlink: &Netlink,
         stop: &mut watch::Receiver<Option<StopReason>>,
     ) -> EndReason {
         let (mut rd, mut wr) = tokio::io::split(tls);
         let mut reader = FrameReader::growable(RX_BUFFER);
         // TUN packets are read after a CSTP-header-sized gap, so the same buffer can carry the
-        // 8-byte CSTP header or the 1-byte DTLS header in front of the packet. The device's MTU
-        // bounds what a read returns (the MTU only ever goes down after creation).
-        let mut tx = vec![0u8; cstp::HEADER_LEN + usize::from(self.mtu).max(MIN_TX_PACKET)];
+        // 8-byte CSTP header or the 1-byte DTLS header in front of the packet. The port's largest
+        // packet bounds what a read returns (an own device's MTU only ever goes down after
+        // creation; the shared device's is fixed).
+        let mut tx = vec![0u8; cstp::HEADER_LEN + usize::from(tun.max_packet()).max(MIN_TX_PACKET)];
         let mut ctl = Vec::with_capacity(64);
         let reason = loop {
             let deadline = tokio::time::Instant::from_std(self.next_deadline());
@@ -271,7 +272,7 @@ impl Driver {
         write_frame(wr, tx.get(..h + n).unwrap_or_default()).await
     }
 
-    async fn on_datagram(&mut self, d: Datagram, tun: &Tun) {
+    async fn on_datagram(&mut self, d: Datagram, tun: &TunPort) {
         let now = Instant::now();
         let Some(st) = self.dtls.as_mut() else { return };
         if d.hello {
@@ -350,7 +351,7 @@ impl Driver {
     }
 
     /// Acts on the payloads decrypted from one datagram (type byte + data), held in `arena`.
-    async fn handle_dtls_payloads(&mut self, tun: &Tun, now: Instant) {
+    async fn handle_dtls_payloads(&mut self, tun: &TunPort, now: Instant) {
         let mut start = 0;
         for i in 0..self.spans.len() {
             let Some(&end) = self.spans.get(i) else { break };
@@ -411,7 +412,7 @@ impl Driver {
 
     async fn on_tick(
         &mut self,
-        tun: &Tun,
+        tun: &mut TunPort,
         netlink: &Netlink,
         wr: &mut WriteHalf<Tls>,
         ctl: &mut Vec<u8>,
@@ -442,15 +443,15 @@ impl Driver {
                     st.probe = None;
                     // The client's tunnel MTU is the largest probe that reached us.
                     let probed = u16::try_from(max).unwrap_or(u16::MAX);
-                    if probed < self.mtu && probed >= rocserv_proto::mtu::MIN_LINK_MTU {
+                    let old = tun.mtu();
+                    if probed < old && probed >= rocserv_proto::mtu::MIN_LINK_MTU {
                         match tun.set_mtu(netlink, probed).await {
                             Ok(()) => {
                                 tracing::info!(
-                                    old = self.mtu,
+                                    old,
                                     new = probed,
                                     "TUN MTU lowered to the client's probed MTU"
                                 );
-                                self.mtu = probed;
                             }
                             Err(e) => tracing::warn!("cannot lower the TUN MTU: {e}"),
                         }
@@ -481,7 +482,7 @@ impl Driver {
     async fn drain_frames(
         &mut self,
         reader: &mut FrameReader,
-        tun: &Tun,
+        tun: &TunPort,
         wr: &mut WriteHalf<Tls>,
         ctl: &mut Vec<u8>,
         now: Instant,

@@ -16,8 +16,10 @@ mod quickstart;
 mod script;
 mod server;
 mod sessions;
+mod shared_tun;
 mod tls;
 mod tun;
+mod tun_port;
 mod tunnel;
 mod udp;
 
@@ -262,6 +264,29 @@ async fn run(
             return ExitCode::FAILURE;
         }
     };
+    let shared_tun = match (cfg.shared_tun, &pool) {
+        (false, _) => None,
+        (true, None) => {
+            tracing::error!("shared-tun needs an IPv4 pool (ipv4-network)");
+            return ExitCode::FAILURE;
+        }
+        (true, Some(pool)) => {
+            let shared_cfg = shared_tun::SharedTunConfig {
+                name: &cfg.device,
+                local: pool.local_address(),
+                prefix_len: pool.network().prefix_len(),
+                mtu: tunnel::max_data_mtu(&cfg),
+                queues: tokio::runtime::Handle::current().metrics().num_workers(),
+            };
+            match shared_tun::SharedTun::create(&shared_cfg, &netlink).await {
+                Ok(t) => Some(Arc::new(t)),
+                Err(e) => {
+                    tracing::error!("shared-tun: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     let sessions = sessions::SessionStore::new(
         pool,
         Duration::from_secs(u64::from(cfg.cookie_timeout)),
@@ -308,6 +333,7 @@ async fn run(
         acceptor: tokio_rustls::TlsAcceptor::from(tls_config),
         udp: udp.clone(),
         dtls_ctx,
+        shared_tun: shared_tun.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
@@ -328,6 +354,11 @@ async fn run(
     }
     if let Some(ep) = udp {
         tasks.spawn(ep.run());
+    }
+    if let Some(shared) = shared_tun {
+        for queue in 0..shared.queue_count() {
+            tasks.spawn(shared.clone().run_reader(queue));
+        }
     }
     let maint = server.clone();
     tasks.spawn(async move {

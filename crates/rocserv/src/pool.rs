@@ -114,10 +114,6 @@ impl Ipv4Pool {
     }
 
     /// The pool's network.
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
     pub fn network(&self) -> Ipv4Net {
         self.net
     }

@@ -32,6 +32,8 @@ pub struct Server {
     /// The DTLS endpoint, when `udp-port` is set.
     pub udp: Option<Arc<crate::udp::UdpEndpoint>>,
     pub dtls_ctx: Option<Arc<crate::dtls::DtlsContexts>>,
+    /// The shared TUN device, with `shared-tun`; None: one device per client.
+    pub shared_tun: Option<Arc<crate::shared_tun::SharedTun>>,
 }
 
 /// URLs that serve the login form on GET (ocserv-reference.md §5.1).

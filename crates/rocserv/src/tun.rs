@@ -134,11 +134,7 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
-    /// The underlying rtnetlink handle (routes for iroutes, queries in tests).
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    /// The underlying rtnetlink handle (the shared device's address, queries in tests).
     pub fn handle(&self) -> &rtnetlink::Handle {
         &self.handle
     }
@@ -334,7 +330,7 @@ impl Drop for Tun {
 }
 
 /// The base name must leave room for the index and be a plain interface name.
-fn check_base_name(name: &str) -> Result<(), TunError> {
+pub(crate) fn check_base_name(name: &str) -> Result<(), TunError> {
     let why = if name.is_empty() {
         Some("empty")
     } else if name.len() > MAX_BASE_NAME_LEN {
@@ -359,7 +355,7 @@ fn check_base_name(name: &str) -> Result<(), TunError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use futures::TryStreamExt;
     use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
@@ -411,7 +407,7 @@ mod tests {
     /// Runs `f` on a fresh thread that has its own, empty network namespace, with a
     /// current-thread runtime (so every socket and device it creates lives in that namespace).
     /// Returns None (and says why) when not root.
-    fn in_fresh_netns<F, Fut>(f: F) -> Option<()>
+    pub(crate) fn in_fresh_netns<F, Fut>(f: F) -> Option<()>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()>,
@@ -443,7 +439,7 @@ mod tests {
         Some(())
     }
 
-    async fn link_state(nl: &Netlink, index: u32) -> Option<(String, bool, u32)> {
+    pub(crate) async fn link_state(nl: &Netlink, index: u32) -> Option<(String, bool, u32)> {
         let msgs: Vec<_> = nl
             .handle()
             .link()
@@ -468,7 +464,10 @@ mod tests {
     }
 
     /// (prefix_len, local, address) of every IPv4 address on `index`.
-    async fn addresses(nl: &Netlink, index: u32) -> Vec<(u8, Option<IpAddr>, Option<IpAddr>)> {
+    pub(crate) async fn addresses(
+        nl: &Netlink,
+        index: u32,
+    ) -> Vec<(u8, Option<IpAddr>, Option<IpAddr>)> {
         let msgs: Vec<_> = nl
             .handle()
             .address()
@@ -496,7 +495,13 @@ mod tests {
     }
 
     /// A minimal IPv4/UDP packet (UDP checksum 0 = none).
-    fn udp_packet(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn udp_packet(
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
         let mut p = Vec::with_capacity(total);
         p.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0]);

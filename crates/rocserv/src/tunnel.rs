@@ -1,5 +1,6 @@
 //! The tunnel: CONNECT handling (protocol.md §3.2) and the per-session driver that moves packets
-//! between the TLS stream (CSTP, §4) and the client's TUN device (DESIGN.md §4).
+//! between the TLS stream (CSTP, §4) and the client's TUN device (DESIGN.md §4), or its port on
+//! the shared device with `shared-tun`.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::script::{run_script, ScriptEnv, ScriptOutcome, ScriptReason};
 use crate::server::Server;
 use crate::sessions::{Claim, ClaimPolicy, Refusal, SessionIdentity, TunnelGrant};
 use crate::tun::{Tun, TunConfig};
+use crate::tun_port::TunPort;
 use rocserv_config::Effective;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -91,6 +93,15 @@ fn psk_cipher_for(tls_suite: &str) -> Option<&'static str> {
     }
 }
 
+/// The largest tunnel (data) MTU a session can get, as [`Server::run_tunnel`] computes it: the
+/// configured `mtu` (or the device default) not lowered by the client, over IPv4, with the
+/// smallest record overhead it uses (AES-GCM; also assumed without DTLS). The shared device's
+/// MTU.
+pub fn max_data_mtu(cfg: &rocserv_config::Config) -> u16 {
+    let link = mtu::link_mtu(cfg.mtu, DEVICE_DEFAULT_MTU, None, None, false);
+    mtu::data_mtu(link, false, mtu::AES_GCM_DTLS_OVERHEAD)
+}
+
 fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String> {
     let ms = req
         .dtls_master_secret
@@ -103,7 +114,7 @@ fn master_secret(req: &ConnectRequest) -> Result<[u8; MASTER_SECRET_LEN], String
 /// What a running tunnel owns (moved into its own task).
 struct LiveTunnel {
     tls: Tls,
-    tun: Tun,
+    tun: TunPort,
     driver: Driver,
     stop: tokio::sync::watch::Receiver<Option<crate::sessions::StopReason>>,
     done: tokio::sync::watch::Sender<bool>,
@@ -515,13 +526,21 @@ impl Server {
             .as_ref()
             .map_or(mtu::AES_GCM_DTLS_OVERHEAD, dtls_proto::record_overhead);
         let data = mtu::data_mtu(link, peer.is_ipv6(), overhead);
-        let tun_cfg = TunConfig {
-            base_name: &self.cfg.device,
-            local: grant.lease.local,
-            peer: grant.lease.remote,
-            mtu: data,
+        let created = match &self.shared_tun {
+            Some(shared) => Ok(TunPort::Shared(shared.port(grant.lease.remote, data))),
+            None => {
+                let tun_cfg = TunConfig {
+                    base_name: &self.cfg.device,
+                    local: grant.lease.local,
+                    peer: grant.lease.remote,
+                    mtu: data,
+                };
+                Tun::create(&tun_cfg, &self.netlink)
+                    .await
+                    .map(|tun| TunPort::Own { tun, mtu: data })
+            }
         };
-        let tun = match Tun::create(&tun_cfg, &self.netlink).await {
+        let tun = match created {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(user = %grant.username, error = %e, "cannot create the TUN device");
@@ -629,7 +648,7 @@ impl Server {
             .map(|s| Duration::from_secs(u64::from(s)));
         let dpd = Duration::from_secs(u64::from(params.dpd.max(1)));
         let timers = TunnelTimers::new(started, dpd, idle, grant.session_deadline);
-        let driver = Driver::new(timers, dtls_channel, data, started);
+        let driver = Driver::new(timers, dtls_channel, started);
         // The tunnel runs as a task of its own holding only what it needs: the handshake and
         // CONNECT futures (and their copies of the connection) are freed, which keeps the
         // memory of every connected session small. The HTTP buffers go with them.
@@ -654,7 +673,7 @@ impl Server {
     async fn live_tunnel(self: Arc<Self>, live: LiveTunnel) {
         let LiveTunnel {
             tls,
-            tun,
+            mut tun,
             mut driver,
             mut stop,
             done,
@@ -664,7 +683,7 @@ impl Server {
             started,
             permit,
         } = live;
-        let reason = driver.run(tls, &tun, &self.netlink, &mut stop).await;
+        let reason = driver.run(tls, &mut tun, &self.netlink, &mut stop).await;
         tun.close().await;
         let invalidate = reason.invalidates_session();
         self.sessions
@@ -689,5 +708,41 @@ impl Server {
         }
         let _ = done.send(true);
         drop(permit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shared device's MTU is never below a tunnel MTU `run_tunnel` can hand out.
+    #[test]
+    fn max_data_mtu_bounds_every_tunnel_mtu() {
+        // Without DTLS (AES-GCM assumed), PSK and legacy DTLS 1.2, DTLS 0.9.
+        let overheads = [
+            mtu::AES_GCM_DTLS_OVERHEAD,
+            dtls_proto::record_overhead(&DtlsMode::Psk),
+            mtu::AES_CBC_SHA1_DTLS_OVERHEAD,
+        ];
+        for configured in [None, Some(1400), Some(9000), Some(600)] {
+            let cfg = rocserv_config::Config {
+                mtu: configured,
+                ..Default::default()
+            };
+            let max = max_data_mtu(&cfg);
+            let mut reached = false;
+            for &overhead in &overheads {
+                for outer_v6 in [false, true] {
+                    for (base, client) in [(None, None), (Some(1200), None), (None, Some(1300))] {
+                        let link = mtu::link_mtu(cfg.mtu, DEVICE_DEFAULT_MTU, base, client, false);
+                        let data = mtu::data_mtu(link, outer_v6, overhead);
+                        assert!(data <= max, "{configured:?} {overhead}: {data} > {max}");
+                        reached |= data == max;
+                    }
+                }
+            }
+            assert!(reached, "{configured:?}: no session gets {max}");
+        }
+        assert_eq!(max_data_mtu(&rocserv_config::Config::default()), 1434);
     }
 }
