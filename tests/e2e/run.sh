@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/e2e/run.sh [--server CMD] [--flavor rocserv|ocserv] [--only auth]
+# tests/e2e/run.sh [--server CMD] [--flavor rocserv|ocserv] [--only auth|shared]
 #
 # End-to-end tests of an ocserv-compatible VPN server with the real
 # `openconnect` client, in three network namespaces this script creates
@@ -11,6 +11,7 @@
 #   --flavor F     per-server expectations (default: from CMD's basename:
 #                  "ocserv" -> ocserv, anything else -> rocserv)
 #   --only auth    run only the authentication scenarios 17-21 (auth.sh)
+#   --only shared  run only the shared TUN device check 22 (shared.sh)
 #
 # Prints PASS:/FAIL: per check and ends with "e2e: N passed, N failed";
 # exits non-zero if any check failed. See tests/e2e/README.md.
@@ -21,6 +22,7 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 . "$E2E_DIR/client.sh"
 . "$E2E_DIR/dtls.sh"
 . "$E2E_DIR/auth.sh"
+. "$E2E_DIR/shared.sh"
 
 SERVER="$REPO/target/release/rocserv"
 FLAVOR=
@@ -30,14 +32,14 @@ while [ $# -gt 0 ]; do
     --server) SERVER=${2:?--server needs a command}; shift ;;
     --server=*) SERVER=${1#*=} ;;
     --flavor) FLAVOR=${2:?--flavor needs rocserv or ocserv}; shift ;;
-    --only) ONLY=${2:?--only needs auth}; shift ;;
+    --only) ONLY=${2:?--only needs auth or shared}; shift ;;
     --only=*) ONLY=${1#*=} ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) die "unknown argument: $1 (see --help)" ;;
   esac
   shift
 done
-case "$ONLY" in ""|auth) ;; *) die "--only: unknown phase '$ONLY' (auth)" ;; esac
+case "$ONLY" in ""|auth|shared) ;; *) die "--only: unknown phase '$ONLY' (auth, shared)" ;; esac
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, tun devices)"
 read -r -a SERVER_CMD <<<"$SERVER"
 [ ${#SERVER_CMD[@]} -gt 0 ] || die "empty --server"
@@ -132,6 +134,10 @@ finish() {
 }
 if [ "$ONLY" = auth ]; then
   auth_checks
+  finish
+fi
+if [ "$ONLY" = shared ]; then
+  shared_checks
   finish
 fi
 
@@ -412,6 +418,9 @@ check "13 no vpns* device left in $NS_SRV" wait_for 5 no_vpns
 
 # --- 17-21. authentication scenarios (auth.sh): one server per configuration --------------------------------------
 auth_checks
+
+# --- 22. shared TUN device (shared.sh, rocserv only) -------------------------------------------------------------------
+shared_checks
 
 # --- end --------------------------------------------------------------------------------------------------------------
 finish
