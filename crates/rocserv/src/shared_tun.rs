@@ -14,9 +14,9 @@
 //! pool, and netlink on its own thread, as for per-client devices (see [`crate::tun`]).
 //!
 //! What the shared device does not do: it enforces only its own MTU (the largest a session can
-//! get); a session's lower MTU (client `Base-MTU`, DTLS probing) is kept in its port for the
-//! driver but not applied by the kernel. IPv6 packets are dropped (IPv6 pools are not
-//! implemented).
+//! get with the global `mtu`); a session's lower MTU (client `Base-MTU`, DTLS probing) is kept in
+//! its port for the driver but not applied by the kernel, and a per-user `mtu` above the global
+//! one does not raise the device's. IPv6 packets are dropped (IPv6 pools are not implemented).
 
 use std::collections::HashMap;
 use std::fmt;
