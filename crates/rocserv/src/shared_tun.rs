@@ -753,6 +753,8 @@ mod tests {
             // The per-session MTU is the port's; the device keeps the shared one.
             port_a.port.set_mtu(1300);
             assert_eq!(port_a.port.mtu(), 1300);
+            // Reads are sized for the device's MTU, not the session's.
+            assert_eq!(port_a.port.device_mtu(), 1434);
             assert_eq!(link_state(&nl, tun.index()).await.map(|s| s.2), Some(1434));
 
             // A session that ended receives nothing more; the other still does.
