@@ -27,6 +27,10 @@
 #   --lg-sessions N      sessions-lg: sessions of the side-by-side run (default 1000)
 #   --lg-big N           sessions-lg: sessions of the big hold run, 0 = skip (default 10000)
 #   --lg-big-ocserv      sessions-lg: run the big hold against ocserv too (default: rocserv only)
+#   --lg-big-per-client  sessions-lg: big run of rocserv with one TUN device per client (default:
+#                        shared-tun = true, one descriptor per session instead of two)
+#   --lg-per-proc N      sessions-lg: sessions per load-generator process (default 8000; more
+#                        sessions are split over several processes, summaries merged)
 #   --lg-concurrency N   sessions-lg: sessions in setup at once (default 64)
 #   --lg-hold S          sessions-lg: hold of the side-by-side run (default 30)
 #   --lg-big-hold S      sessions-lg: hold of the big run (default 60)
@@ -71,7 +75,7 @@ PINGS=50; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
 ROCSERV=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv; OCSERV=/usr/sbin/ocserv
 LOADGEN=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv-loadgen
 LG_SESSIONS=1000; LG_BIG=10000; LG_BIG_OCSERV=0; LG_CONC=64; LG_HOLD=30; LG_BIG_HOLD=60; LG_DPD=20
-LG_NOFILE=200000; LG_SETTLE=600
+LG_NOFILE=200000; LG_SETTLE=600; LG_PER_PROC=8000; LG_BIG_SHARED=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) REPS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
@@ -91,6 +95,8 @@ while [ $# -gt 0 ]; do
     --lg-sessions) LG_SESSIONS=${2:?}; shift ;;
     --lg-big) LG_BIG=${2:?}; shift ;;
     --lg-big-ocserv) LG_BIG_OCSERV=1 ;;
+    --lg-big-per-client) LG_BIG_SHARED=0 ;;
+    --lg-per-proc) LG_PER_PROC=${2:?}; shift ;;
     --lg-concurrency) LG_CONC=${2:?}; shift ;;
     --lg-hold) LG_HOLD=${2:?}; shift ;;
     --lg-big-hold) LG_BIG_HOLD=${2:?}; shift ;;

@@ -21,41 +21,88 @@ LG_POOL_NET=10.253.0.0/16
 render_lg_conf() {
   sed -e 's/^ipv4-netmask = .*/ipv4-netmask = 255.255.0.0/' \
       -e 's/^max-clients = .*/max-clients = 0/' "$STATE/server.conf" > "$STATE/server-lg.conf"
-  grep -q '^ipv4-netmask = 255.255.0.0$' "$STATE/server-lg.conf"
+  grep -q '^ipv4-netmask = 255.255.0.0$' "$STATE/server-lg.conf" || return 1
+  # The big run on rocserv uses its opt-in shared TUN device (one descriptor per session
+  # instead of two: 10,000 sessions fit the sandbox's 20,000-descriptor limit).
+  { cat "$STATE/server-lg.conf"; echo "shared-tun = true"; } > "$STATE/server-lg-shared.conf"
+}
+
+# any_alive PID...: true while at least one of the processes runs
+any_alive() {
+  local p
+  for p in "$@"; do alive "$p" && return 0; done
+  return 1
 }
 
 # lg_json FILE JQ_EXPR: one value of the load generator's JSON summary ("nan" when absent)
 lg_json() { jq -r "($2) // \"nan\"" "$1" 2>/dev/null | head -1; }
 
+# lg_merge OUT IN...: one summary from the JSON summaries of several load-generator processes:
+# counts are summed, failure and loss maps merged; times and percentiles are the WORST of the
+# processes (a process's p50 is not the p50 of the union: the merged value is an upper bound).
+lg_merge() {
+  local out=$1; shift
+  jq -s '
+    def mapsum(f): map(f // {}) | reduce .[] as $m ({}; reduce ($m | to_entries[]) as $e (.; .[$e.key] += $e.value));
+    {sessions: (map(.sessions) | add), processes: length, established: (map(.established) | add),
+     failures: mapsum(.failures), establish_all_s: (map(.establish_all_s) | max),
+     setup_ms: {p50: (map(.setup_ms.p50) | max), p99: (map(.setup_ms.p99) | max)},
+     dtls_established: (map(.dtls_established) | add), dpd_sent: (map(.dpd_sent) | add),
+     dpd_replies: (map(.dpd_replies) | add), final_dpd_cstp_ok: (map(.final_dpd_cstp_ok) | add),
+     final_dpd_dtls_ok: (map(.final_dpd_dtls_ok) | add),
+     final_probe_ms: {p50: (map(.final_probe_ms.p50) | max), max: (map(.final_probe_ms.max) | max)},
+     lost: mapsum(.lost), dtls_lost: mapsum(.dtls_lost), pings_sent: (map(.pings_sent) | add),
+     pings_received: (map(.pings_received) | add), client_cpu_s: (map(.client_cpu_s) | add)}' \
+    "$@" > "$out"
+}
+
 # lg_run SRV N HOLD PPS: one load-generator run against the running server; records
-# everything under section sessions-lg, variant N=<N>
+# everything under section sessions-lg, variant N=<N>. Above LG_PER_PROC sessions the load
+# is split over several load-generator processes (each needs two descriptors per session, and
+# this sandbox's open-file limit is 20,000 per process); their summaries are merged (lg_merge).
 lg_run() {
-  local srv=$1 n=$2 hold=$3 pps=$4 v="N=$2" json log pids m0 m1 tk0 tk1 lgpid rc i limit est
-  local args=()
+  local srv=$1 n=$2 hold=$3 pps=$4 v="N=$2" json log pids m0 m1 tk0 tk1 rc i limit est
+  local procs per p done_n lgpids=() parts=() args=()
   json=$OUT/loadgen-$srv-$n.json; log=$OUT/loadgen-$srv-$n.log
+  procs=$(( (n + LG_PER_PROC - 1) / LG_PER_PROC )); per=$(( (n + procs - 1) / procs ))
   pids=$(srv_pids); m0=$(mem_kb $pids); tk0=$(cpu_ns $pids)
   limit=$((hold + 120 + n / 10))
-  args=(--url "$URL" --cafile "$STATE/certs/ca-cert.pem" --user "$VPN_USER" --password "$VPN_PASS"
-        --sessions "$n" --concurrency "$LG_CONC" --hold "$hold" --force-dpd "$LG_DPD"
-        --timeout "$limit" --json)
-  [ "$pps" -gt 0 ] && args+=(--traffic-pps "$pps" --target "$LAN_IP")
-  log "  $srv: rocserv-loadgen $n sessions (concurrency $LG_CONC, hold ${hold}s, ${pps} ping/s each)"
-  # ip netns exec and bash exec: $! is the load generator itself
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  ip netns exec "$NS_CLI" bash -c 'ulimit -n "$1" 2>/dev/null; shift; exec "$@"' lg "$LG_NOFILE" \
-    "$LOADGEN" "${args[@]}" > "$json" 2> "$log" &
-  lgpid=$!
+  log "  $srv: rocserv-loadgen $n sessions in $procs process(es) (concurrency $LG_CONC each, hold ${hold}s, ${pps} ping/s each)"
+  : > "$log"
+  for ((p = 0; p < procs; p++)); do
+    local cnt=$per; (( p == procs - 1 )) && cnt=$(( n - per * (procs - 1) ))
+    args=(--url "$URL" --cafile "$STATE/certs/ca-cert.pem" --user "$VPN_USER" --password "$VPN_PASS"
+          --sessions "$cnt" --concurrency "$LG_CONC" --hold "$hold" --force-dpd "$LG_DPD"
+          --timeout "$limit" --json)
+    [ "$pps" -gt 0 ] && args+=(--traffic-pps "$pps" --target "$LAN_IP")
+    parts+=("$json.$p")
+    # ip netns exec and bash exec: $! is the load generator itself
+    # shellcheck disable=SC2016  # expanded by the inner bash
+    ip netns exec "$NS_CLI" bash -c 'ulimit -n "$1" 2>/dev/null; shift; exec "$@"' lg "$LG_NOFILE" \
+      "$LOADGEN" "${args[@]}" > "$json.$p" 2> "$log.$p" &
+    lgpids+=($!)
+  done
   for ((i = 0; i < limit * 10; i++)); do   # until every session reported its setup
-    grep -q 'setup phase done' "$log" 2>/dev/null && break
-    alive "$lgpid" || break
+    done_n=0
+    for ((p = 0; p < procs; p++)); do
+      grep -q 'setup phase done' "$log.$p" 2>/dev/null && done_n=$((done_n + 1))
+    done
+    [ "$done_n" = "$procs" ] && break
+    any_alive "${lgpids[@]}" || break
     nap 0.1
   done
   tk1=$(cpu_ns $(srv_pids))
   sleep 2
   pids=$(srv_pids); m1=$(mem_kb $pids)
-  for ((i = 0; i < (limit + 30) * 10; i++)); do alive "$lgpid" || break; nap 0.1; done
-  alive "$lgpid" && { log "  loadgen still running after $((limit + 30)) s: stopping it"; kill_wait "$lgpid" 10 TERM; }
-  wait "$lgpid"; rc=$?
+  for ((i = 0; i < (limit + 30) * 10; i++)); do any_alive "${lgpids[@]}" || break; nap 0.1; done
+  if any_alive "${lgpids[@]}"; then
+    log "  loadgen still running after $((limit + 30)) s: stopping it"
+    for p in "${lgpids[@]}"; do kill_wait "$p" 10 TERM; done
+  fi
+  rc=0
+  for p in "${lgpids[@]}"; do wait "$p" || rc=$?; done
+  for ((p = 0; p < procs; p++)); do cat "$log.$p" >> "$log"; rm -f "$log.$p"; done
+  if [ "$procs" = 1 ]; then mv "$json.0" "$json"; else lg_merge "$json" "${parts[@]}" && rm -f "${parts[@]}"; fi
   est=$(lg_json "$json" .established)
   if [ "$est" = nan ]; then
     fail "$srv: rocserv-loadgen $n produced no summary (exit $rc): $(tail -n 3 "$log" | tr '\n' ' ')"
@@ -85,9 +132,9 @@ lg_run() {
     rec "$srv" sessions-lg ping_replies "$v" 1 "$(lg_json "$json" .pings_received)" ""
     rec "$srv" sessions-lg ping_reply_pct "$v" 1 \
       "$(jq -r 'if .pings_sent > 0 then (1000 * .pings_received / .pings_sent | round / 10) else "nan" end' "$json" 2>/dev/null)" "%"
-    rec "$srv" sessions-lg final_probe_p50_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.p50)" ms
-    rec "$srv" sessions-lg final_probe_max_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.max)" ms
   fi
+  rec "$srv" sessions-lg final_probe_p50_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.p50)" ms
+  rec "$srv" sessions-lg final_probe_max_ms "$v" 1 "$(lg_json "$json" .final_probe_ms.max)" ms
   rec "$srv" sessions-lg loadgen_cpu_s "$v" 1 "$(lg_json "$json" .client_cpu_s)" s
   [ "$est" = "$n" ] || fail "$srv: only $est of $n load-generator sessions came up: $(jq -c .failures "$json")"
   log "  $srv loadgen $v: $est up in $(lg_json "$json" .establish_all_s) s (p50 $(lg_json "$json" .setup_ms.p50) ms), DTLS $(lg_json "$json" .dtls_established), PSS ${m1#* } KiB, final DPD cstp $(lg_json "$json" .final_dpd_cstp_ok) dtls $(lg_json "$json" .final_dpd_dtls_ok), failures $(jq -c .failures "$json")"
@@ -123,12 +170,16 @@ sec_sessions_lg() {
   lg_run "$srv" "$LG_SESSIONS" "$LG_HOLD" 1
   if [ "$LG_BIG" -gt 0 ] && { [ "$srv" = rocserv ] || [ "$LG_BIG_OCSERV" = 1 ]; }; then
     lg_stop_server "$srv" "$LG_SESSIONS"
+    local conf=$SERVER_CONF
+    [ "$srv" = rocserv ] && [ "$LG_BIG_SHARED" = 1 ] && SERVER_CONF=$STATE/server-lg-shared.conf
     if server_start "$srv"; then
+      [ "$SERVER_CONF" = "$conf" ] || log "  $srv: big run with shared-tun = true"
       lg_run "$srv" "$LG_BIG" "$LG_BIG_HOLD" 0
       lg_stop_server "$srv" "$LG_BIG"
     else
       fail "$srv did not restart for the $LG_BIG-session run"
     fi
+    SERVER_CONF=$conf
   else
     lg_stop_server "$srv" "$LG_SESSIONS"
   fi
