@@ -25,8 +25,6 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rtnetlink::packet_route::link::LinkMessage;
-use rtnetlink::LinkUnspec;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -362,23 +360,20 @@ impl SharedTun {
             pool: BufPool::new(usize::from(cfg.mtu)),
         };
         let configured = async {
-            let mtu = LinkUnspec::new_with_index(index)
-                .mtu(u32::from(cfg.mtu))
-                .build();
-            tun.link_set(nl, mtu, || format!("set MTU {}", cfg.mtu))
-                .await?;
+            nl.set_link_mtu(index, &tun.name, cfg.mtu).await?;
             nl.handle()
                 .address()
                 .add(index, IpAddr::V4(cfg.local), cfg.prefix_len)
                 .execute()
                 .await
-                .map_err(|source| TunError::Netlink {
-                    device: tun.name.clone(),
-                    op: format!("add address {}/{}", cfg.local, cfg.prefix_len),
-                    source,
+                .map_err(|source| {
+                    crate::tun::nl_error(
+                        &tun.name,
+                        format!("add address {}/{}", cfg.local, cfg.prefix_len),
+                        source,
+                    )
                 })?;
-            let up = LinkUnspec::new_with_index(index).up().build();
-            tun.link_set(nl, up, || "set link up".into()).await
+            nl.set_link_up(index, &tun.name).await
         }
         .await;
         if let Err(e) = configured {
@@ -388,24 +383,6 @@ impl SharedTun {
         tracing::info!(device = %tun.name, local = %cfg.local, prefix = cfg.prefix_len,
             mtu = cfg.mtu, queues = tun.queues.len(), "shared tun device up");
         Ok(tun)
-    }
-
-    async fn link_set(
-        &self,
-        nl: &Netlink,
-        msg: LinkMessage,
-        op: impl FnOnce() -> String,
-    ) -> Result<(), TunError> {
-        nl.handle()
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|source| TunError::Netlink {
-                device: self.name.clone(),
-                op: op(),
-                source,
-            })
     }
 
     /// Removes the device and waits until the kernel has done so.

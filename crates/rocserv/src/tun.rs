@@ -134,6 +134,30 @@ impl Netlink {
         Ok(Netlink { handle })
     }
 
+    /// Sets the MTU of interface `index` (`device` names it in the error).
+    pub async fn set_link_mtu(&self, index: u32, device: &str, mtu: u16) -> Result<(), TunError> {
+        let msg = LinkUnspec::new_with_index(index)
+            .mtu(u32::from(mtu))
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|source| nl_error(device, format!("set MTU {mtu}"), source))
+    }
+
+    /// Brings interface `index` up (`device` names it in the error).
+    pub async fn set_link_up(&self, index: u32, device: &str) -> Result<(), TunError> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|source| nl_error(device, "set link up".into(), source))
+    }
+
     /// The underlying rtnetlink handle (the shared device's address, queries in tests).
     pub fn handle(&self) -> &rtnetlink::Handle {
         &self.handle
@@ -267,15 +291,7 @@ impl Tun {
 
     /// Changes the link MTU (after MTU negotiation with the client).
     pub async fn set_mtu(&self, nl: &Netlink, mtu: u16) -> Result<(), TunError> {
-        let msg = LinkUnspec::new_with_index(self.index)
-            .mtu(u32::from(mtu))
-            .build();
-        nl.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|source| self.nl_error(format!("set MTU {mtu}"), source))
+        nl.set_link_mtu(self.index, &self.name, mtu).await
     }
 
     async fn add_p2p_address(
@@ -297,21 +313,11 @@ impl Tun {
     }
 
     async fn set_up(&self, nl: &Netlink) -> Result<(), TunError> {
-        let msg = LinkUnspec::new_with_index(self.index).up().build();
-        nl.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|source| self.nl_error("set link up".into(), source))
+        nl.set_link_up(self.index, &self.name).await
     }
 
     fn nl_error(&self, op: String, source: rtnetlink::Error) -> TunError {
-        TunError::Netlink {
-            device: self.name.clone(),
-            op,
-            source,
-        }
+        nl_error(&self.name, op, source)
     }
 }
 
@@ -326,6 +332,15 @@ impl Drop for Tun {
                 Err(_) => drop(dev),
             }
         }
+    }
+}
+
+/// A failed netlink request about `device`.
+pub(crate) fn nl_error(device: &str, op: String, source: rtnetlink::Error) -> TunError {
+    TunError::Netlink {
+        device: device.to_owned(),
+        op,
+        source,
     }
 }
 
