@@ -7,11 +7,14 @@
 //! kept for the refusal's log text. The call blocks (modules may read files or ask a
 //! directory): the daemon runs it through `spawn_blocking`.
 
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CString};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
+use zeroize::Zeroizing;
+
 use super::ffi::*;
+use super::messages::{read_messages, respond};
 use super::transaction::error_text;
 
 /// Why [`account_check`] did not accept the account.
@@ -165,34 +168,21 @@ unsafe fn collect_messages(
     resp: *mut *mut PamResponse,
     appdata_ptr: *mut c_void,
 ) -> c_int {
-    if num_msg <= 0
-        || num_msg > PAM_MAX_NUM_MSG
-        || msg.is_null()
-        || resp.is_null()
-        || appdata_ptr.is_null()
-    {
+    if resp.is_null() || appdata_ptr.is_null() {
         return PAM_CONV_ERR;
     }
+    // SAFETY: forwarded from libpam (see the function's contract).
+    let Some(batch) = (unsafe { read_messages(num_msg, msg) }) else {
+        return PAM_CONV_ERR;
+    };
     // SAFETY: see the function's contract; nothing else touches the vector during the call.
     let messages = unsafe { &mut *appdata_ptr.cast::<Vec<String>>() };
-    let count = usize::try_from(num_msg).unwrap_or(0);
-    for index in 0..count {
-        // SAFETY: `index < num_msg`, so the pointer array holds this element.
-        let message = unsafe { *msg.add(index) };
-        if message.is_null() {
-            return PAM_CONV_ERR;
-        }
-        // SAFETY: non-NULL element of libpam's message array.
-        let message = unsafe { &*message };
-        match message.msg_style {
+    for message in &batch {
+        match message.style {
             PAM_ERROR_MSG | PAM_TEXT_INFO => {
-                if !message.msg.is_null() {
-                    // SAFETY: libpam's message texts are NUL-terminated strings.
-                    let text = unsafe { CStr::from_ptr(message.msg) };
-                    let text = text.to_string_lossy().trim().to_owned();
-                    if !text.is_empty() {
-                        messages.push(text);
-                    }
+                let text = message.text.trim();
+                if !text.is_empty() {
+                    messages.push(text.to_owned());
                 }
             }
             // Nobody can answer: prompts (and binary prompts) fail the conversation.
@@ -200,15 +190,9 @@ unsafe fn collect_messages(
         }
     }
     // Messages only: an array of empty responses, as libpam expects one (it frees it).
-    // SAFETY: calloc of `count` zeroed responses; libpam frees the array.
-    let array =
-        unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) }.cast::<PamResponse>();
-    if array.is_null() {
-        return PAM_BUF_ERR;
-    }
+    let none: Vec<Option<Zeroizing<Vec<u8>>>> = batch.iter().map(|_| None).collect();
     // SAFETY: `resp` is writable (checked non-NULL above).
-    unsafe { *resp = array };
-    PAM_SUCCESS
+    unsafe { respond(resp, &none) }
 }
 
 #[cfg(test)]

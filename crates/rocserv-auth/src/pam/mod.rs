@@ -35,6 +35,7 @@ mod account;
 mod conversation;
 mod ffi;
 mod groups;
+mod messages;
 mod transaction;
 
 use std::ffi::CString;

@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 
 use super::ffi::*;
 use super::groups::unix_groups;
+use super::messages::{read_messages, respond, Message};
 use crate::Secret;
 
 /// PAM threads alive in this process (for the concurrency cap and for tests).
@@ -282,35 +283,20 @@ unsafe fn converse(
     resp: *mut *mut PamResponse,
     appdata_ptr: *mut c_void,
 ) -> c_int {
-    if num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG || msg.is_null() || resp.is_null() {
+    if resp.is_null() || appdata_ptr.is_null() {
         return PAM_CONV_ERR;
     }
-    if appdata_ptr.is_null() {
+    // SAFETY: forwarded from libpam (see the function's contract).
+    let Some(batch) = (unsafe { read_messages(num_msg, msg) }) else {
         return PAM_CONV_ERR;
-    }
+    };
     // SAFETY: see the function's contract; nothing else touches the state during the call.
     let state = unsafe { &mut *appdata_ptr.cast::<ConvState<'_>>() };
-    let count = usize::try_from(num_msg).unwrap_or(0);
-    let mut replies: Vec<Option<Zeroizing<Vec<u8>>>> = Vec::with_capacity(count);
-    for index in 0..count {
-        // SAFETY: `index < num_msg`, so the pointer array holds this element.
-        let message = unsafe { *msg.add(index) };
-        if message.is_null() {
-            return PAM_CONV_ERR;
-        }
-        // SAFETY: non-NULL element of libpam's message array.
-        let message = unsafe { &*message };
-        let text = if message.msg.is_null() {
-            String::new()
-        } else {
-            // SAFETY: libpam's message texts are NUL-terminated strings.
-            unsafe { CStr::from_ptr(message.msg) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let reply = match message.msg_style {
+    let mut replies: Vec<Option<Zeroizing<Vec<u8>>>> = Vec::with_capacity(batch.len());
+    for Message { style, text } in batch {
+        let reply = match style {
             PAM_PROMPT_ECHO_OFF | PAM_PROMPT_ECHO_ON => {
-                let echo = message.msg_style == PAM_PROMPT_ECHO_ON;
+                let echo = style == PAM_PROMPT_ECHO_ON;
                 match state.prompt(text, echo) {
                     Some(answer) => Some(answer),
                     None => return PAM_CONV_ERR,
@@ -330,52 +316,8 @@ unsafe fn converse(
         };
         replies.push(reply);
     }
-    // SAFETY: calloc of `count` responses; libpam frees the array and each string.
-    let array =
-        unsafe { libc::calloc(count, std::mem::size_of::<PamResponse>()) }.cast::<PamResponse>();
-    if array.is_null() {
-        return PAM_BUF_ERR;
-    }
-    for (index, reply) in replies.iter().enumerate() {
-        let Some(bytes) = reply else { continue };
-        // SAFETY: malloc of len + 1 bytes, filled with `bytes` and a NUL below.
-        let copy = unsafe { libc::malloc(bytes.len() + 1) }.cast::<u8>();
-        if copy.is_null() {
-            // SAFETY: free what was handed out so far, then the array (all from malloc).
-            unsafe { free_responses(array, index) };
-            return PAM_BUF_ERR;
-        }
-        // SAFETY: `copy` has room for len + 1 bytes; `array` has `count` zeroed entries.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), copy, bytes.len());
-            *copy.add(bytes.len()) = 0;
-            (*array.add(index)).resp = copy.cast::<c_char>();
-        }
-    }
     // SAFETY: `resp` is writable (checked non-NULL above).
-    unsafe { *resp = array };
-    PAM_SUCCESS
-}
-
-/// Frees the first `filled` response strings (wiping them) and the array.
-///
-/// # Safety
-/// `array` comes from `calloc` with at least `filled` entries whose `resp` is NULL or from
-/// `malloc`.
-unsafe fn free_responses(array: *mut PamResponse, filled: usize) {
-    for index in 0..filled {
-        // SAFETY: per the contract.
-        unsafe {
-            let entry = &mut *array.add(index);
-            if !entry.resp.is_null() {
-                let len = libc::strlen(entry.resp);
-                std::ptr::write_bytes(entry.resp, 0, len);
-                libc::free(entry.resp.cast::<c_void>());
-            }
-        }
-    }
-    // SAFETY: per the contract.
-    unsafe { libc::free(array.cast::<c_void>()) };
+    unsafe { respond(resp, &replies) }
 }
 
 impl ConvState<'_> {
