@@ -64,6 +64,23 @@ pub struct Answers {
     pub secondary_password: Option<Secret>,
 }
 
+impl Answers {
+    /// The user name and password of a login form; `Err` carries the reason for the admin's log
+    /// (the user name quoted safely) when the name is missing or empty or the password is
+    /// missing.
+    pub fn credentials(self) -> Result<(String, Secret), String> {
+        match (self.username, self.password) {
+            (Some(username), Some(password)) if !username.is_empty() => Ok((username, password)),
+            (username, _) => {
+                let who = username
+                    .filter(|u| !u.is_empty())
+                    .map_or_else(|| "no user name".to_owned(), |u| crate::plain::quoted(&u));
+                Err(format!("missing user name or password ({who})"))
+            }
+        }
+    }
+}
+
 /// Who logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {

@@ -67,14 +67,9 @@ impl PamConversation {
 
     /// Starts a transaction for the login form's answers.
     fn begin(&mut self, answers: Answers) -> Step {
-        let (username, password) = match (answers.username, answers.password) {
-            (Some(username), Some(password)) if !username.is_empty() => (username, password),
-            (username, _) => {
-                let who = username
-                    .filter(|u| !u.is_empty())
-                    .map_or_else(|| "no user name".to_owned(), |u| quoted(&u));
-                return self.fail(format!("missing user name or password ({who})"));
-            }
+        let (username, password) = match answers.credentials() {
+            Ok(credentials) => credentials,
+            Err(why) => return self.fail(why),
         };
         let Ok(c_username) = CString::new(username.as_str()) else {
             return self.fail(format!("user name {} contains NUL", quoted(&username)));

@@ -63,14 +63,9 @@ impl AuthConversation for PlainConversation {
         if let Some(first) = self.awaiting_otp.take() {
             return self.otp_round(first, answers);
         }
-        let (username, password) = match (answers.username, answers.password) {
-            (Some(username), Some(password)) if !username.is_empty() => (username, password),
-            (username, _) => {
-                let who = username
-                    .filter(|u| !u.is_empty())
-                    .map_or_else(|| "no user name".to_owned(), |u| quoted(&u));
-                return self.fail(format!("missing user name or password ({who})"));
-            }
+        let (username, password) = match answers.credentials() {
+            Ok(credentials) => credentials,
+            Err(why) => return self.fail(why),
         };
         let verdict = self.shared.verify(&username, password.expose());
         if let (Verdict::OtpOnly(identity), true) = (&verdict, self.shared.otp.is_some()) {
