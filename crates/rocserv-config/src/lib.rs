@@ -69,15 +69,20 @@ pub struct Loaded {
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::file(path, None, format!("cannot read the file: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+    let text = utf8_text(path, bytes)?;
+    parse_str(&text, path)
+}
+
+/// The file's bytes as text; the error names the first line that is not UTF-8.
+pub(crate) fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let line = e
             .as_bytes()
             .get(..valid)
             .map_or(1, |b| b.iter().filter(|c| **c == b'\n').count() + 1);
         ConfigError::syntax(path, line, "the line is not valid UTF-8 text")
-    })?;
-    parse_str(&text, path)
+    })
 }
 
 /// Parses and validates configuration text; `file_name` is used in messages.

@@ -8,6 +8,7 @@ use std::path::Path;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::error::{ConfigError, ConfigWarning};
+use crate::value::{self as val, Ctx};
 
 /// The pool options seen in one scope, each with its line.
 #[derive(Debug, Clone, Copy, Default)]
@@ -20,6 +21,27 @@ pub(crate) struct PoolParts {
     pub ipv6: Option<(usize, Ipv6Addr, Option<u8>)>,
     /// `ipv6-prefix`: line, prefix length.
     pub ipv6_prefix: Option<(usize, u8)>,
+}
+
+impl PoolParts {
+    /// Records `name` (with its value in `c`) when it is one of the four pool options; other
+    /// names are left alone. The main file, vhosts and per-user files all collect them here.
+    pub fn record(&mut self, name: &str, c: &Ctx<'_>) -> Result<(), ConfigError> {
+        match name {
+            "ipv4-network" => {
+                let (addr, prefix) = val::ipv4_network(c)?;
+                self.ipv4 = Some((c.line, addr, prefix));
+            }
+            "ipv4-netmask" => self.ipv4_mask = Some((c.line, val::ipv4_netmask(c)?)),
+            "ipv6-network" => {
+                let (addr, prefix) = val::ipv6_network(c)?;
+                self.ipv6 = Some((c.line, addr, prefix));
+            }
+            "ipv6-prefix" => self.ipv6_prefix = Some((c.line, val::ipv6_prefix_len(c)?)),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 fn host_bits_warning(file: &Path, line: usize, key: &str, message: String) -> ConfigWarning {

@@ -276,16 +276,9 @@ impl<'a> Builder<'a> {
             "cert-user-oid" => cfg.cert_user_oid = Some(oid(c, true)?),
             "cert-group-oid" => cfg.cert_group_oid = Some(oid(c, false)?),
             "tls-priorities" => cfg.tls_priorities = Some(val::text(c, "a priority string")?),
-            "ipv4-network" => {
-                let (addr, prefix) = val::ipv4_network(c)?;
-                self.pool.ipv4 = Some((c.line, addr, prefix));
+            "ipv4-network" | "ipv4-netmask" | "ipv6-network" | "ipv6-prefix" => {
+                self.pool.record(name, c)?;
             }
-            "ipv4-netmask" => self.pool.ipv4_mask = Some((c.line, val::ipv4_netmask(c)?)),
-            "ipv6-network" => {
-                let (addr, prefix) = val::ipv6_network(c)?;
-                self.pool.ipv6 = Some((c.line, addr, prefix));
-            }
-            "ipv6-prefix" => self.pool.ipv6_prefix = Some((c.line, val::ipv6_prefix_len(c)?)),
             "ipv6-subnet-prefix" => cfg.ipv6_subnet_prefix = Some(val::ipv6_prefix_len(c)?),
             "predictable-ips" => cfg.predictable_ips = val::boolean(c)?,
             "route" => match val::route(c)? {

@@ -150,16 +150,9 @@ impl<'a> UserBuilder<'a> {
                 .split_dns
                 .get_or_insert_with(Vec::new)
                 .push(val::text(c, "a domain name")?),
-            "ipv4-network" => {
-                let (addr, prefix) = val::ipv4_network(c)?;
-                self.pool.ipv4 = Some((c.line, addr, prefix));
+            "ipv4-network" | "ipv4-netmask" | "ipv6-network" | "ipv6-prefix" => {
+                self.pool.record(name, c)?;
             }
-            "ipv4-netmask" => self.pool.ipv4_mask = Some((c.line, val::ipv4_netmask(c)?)),
-            "ipv6-network" => {
-                let (addr, prefix) = val::ipv6_network(c)?;
-                self.pool.ipv6 = Some((c.line, addr, prefix));
-            }
-            "ipv6-prefix" => self.pool.ipv6_prefix = Some((c.line, val::ipv6_prefix_len(c)?)),
             "ipv6-subnet-prefix" => u.ipv6_subnet_prefix = Some(val::ipv6_prefix_len(c)?),
             "explicit-ipv4" => u.explicit_ipv4 = Some(val::ipv4_addr(c)?),
             "explicit-ipv6" => u.explicit_ipv6 = Some(val::ipv6_addr(c)?),

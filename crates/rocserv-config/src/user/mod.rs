@@ -257,12 +257,5 @@ fn read_text(path: &Path) -> Result<String, ConfigError> {
             format!("the file is larger than {MAX_USER_FILE} bytes"),
         ));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let line = e
-            .as_bytes()
-            .get(..valid)
-            .map_or(1, |b| b.iter().filter(|c| **c == b'\n').count() + 1);
-        ConfigError::syntax(path, line, "the line is not valid UTF-8 text")
-    })
+    crate::utf8_text(path, bytes)
 }
