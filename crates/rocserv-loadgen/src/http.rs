@@ -1,6 +1,7 @@
 //! The HTTP side of the client: the requests openconnect 9.01 sends (protocol.md §1.5, §2.3,
 //! §3.1) and a bounded parser for the server's response heads (§1.6).
 
+use rocserv_proto::auth_xml::xml_escape;
 use std::fmt::Write as _;
 
 /// What openconnect 9.01 calls itself (protocol.md §1.5).
@@ -110,22 +111,6 @@ pub fn parse_response_head(head: &[u8]) -> Result<ResponseHead, HttpError> {
         reason: reason.to_owned(),
         headers,
     })
-}
-
-/// Escapes text for an XML element body or attribute.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The common `<version>`, `<device-id>` and `<capabilities>` of init and auth-reply.
