@@ -45,17 +45,9 @@ pub enum PoolError {
     /// The address is not a client address of this pool (outside the network, or its network,
     /// broadcast or server-side local address).
     #[error("{0} is not a client address of the IPv4 pool")]
-    #[allow(
-        dead_code,
-        reason = "built by allocate_explicit, which the daemon does not call yet"
-    )]
     NotInPool(Ipv4Addr),
     /// The address is already leased to another session.
     #[error("{0} is already leased")]
-    #[allow(
-        dead_code,
-        reason = "built by allocate_explicit, which the daemon does not call yet"
-    )]
     InUse(Ipv4Addr),
     /// The configured network is too small to hold the local address and one client.
     #[error("IPv4 pool {0} is too small: use a /{MAX_PREFIX_LEN} or a wider network")]
@@ -144,19 +136,13 @@ impl Ipv4Pool {
     }
 
     /// Number of addresses currently leased.
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.leased.len()
     }
 
     /// Whether `addr` is currently leased.
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    #[cfg(test)]
     pub fn is_leased(&self, addr: Ipv4Addr) -> bool {
         self.client_offset(addr)
             .is_some_and(|off| self.leased.contains(&off))
@@ -189,10 +175,6 @@ impl Ipv4Pool {
 
     /// Leases a given address (`explicit-ipv4`). It must be a client address of this pool
     /// ([`PoolError::NotInPool`]) and not already leased ([`PoolError::InUse`]).
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
     pub fn allocate_explicit(&mut self, addr: Ipv4Addr) -> Result<Ipv4Lease, PoolError> {
         let off = self.client_offset(addr).ok_or(PoolError::NotInPool(addr))?;
         if !self.leased.insert(off) {

@@ -338,10 +338,7 @@ impl ClientVerifier {
     /// Verifies a chain (leaf first) against the current CA and CRL, outside a handshake: for a
     /// certificate that came with a resumed TLS session, or to re-check at cookie time after a
     /// CRL update.
-    #[allow(
-        dead_code,
-        reason = "for the auth flow: re-check certificates of resumed TLS sessions"
-    )]
+    #[cfg(test)]
     pub fn verify_chain(&self, chain: &[CertificateDer<'_>]) -> Result<(), rustls::Error> {
         let Some((leaf, intermediates)) = chain.split_first() else {
             return Err(rustls::Error::NoCertificatesPresented);
@@ -425,18 +422,6 @@ impl ClientCertVerifier for ClientVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.current().supported_verify_schemes()
     }
-}
-
-/// [`server_config_with_client_auth`] without client certificates.
-#[allow(
-    dead_code,
-    reason = "kept for callers that predate client certificates"
-)]
-pub fn server_config(
-    resolver: Arc<CertResolver>,
-    allow_tls13: bool,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    server_config_with_client_auth(resolver, allow_tls13, None)
 }
 
 /// Builds the rustls server configuration. `allow_tls13` is false when `cisco-client-compat` is on or

@@ -270,10 +270,7 @@ impl Tun {
     }
 
     /// The interface index.
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    #[cfg(test)]
     pub fn index(&self) -> u32 {
         self.index
     }

@@ -121,10 +121,6 @@ impl Association {
 
     /// Whether the association is unusable (failed handshake, timer gave up, fatal error,
     /// close_notify); the driver should drop it.
-    #[allow(
-        dead_code,
-        reason = "extra API for the session driver, not used by it yet"
-    )]
     pub fn is_dead(&self) -> bool {
         match &self.inner {
             Inner::Openssl(a) => a.is_dead(),

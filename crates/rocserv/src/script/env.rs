@@ -69,10 +69,7 @@ impl ScriptEnv {
     }
 
     /// The value of `k` as it will be passed (`REASON` and `PATH` included).
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    #[cfg(test)]
     pub fn get(&self, k: &str) -> Option<&str> {
         if k == "REASON" {
             return Some(self.reason.as_str());

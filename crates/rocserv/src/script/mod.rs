@@ -79,10 +79,7 @@ pub enum ScriptOutcome {
 
 impl ScriptOutcome {
     /// Whether the script exited 0.
-    #[allow(
-        dead_code,
-        reason = "module API; not every item is used by the daemon yet"
-    )]
+    #[cfg(test)]
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Success)
     }
