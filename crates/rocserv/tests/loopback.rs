@@ -23,6 +23,25 @@ use support::{
 /// How long a test waits for the server to close a connection after a final answer.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// The answer to a request the server refuses: `status` and then a close; or, when the server
+/// closed (even with a reset) before the answer could be read, an error — but never silence.
+/// `what` names the request in a failure.
+fn expect_refused(c: &mut Client, status: u16, what: &str) {
+    match c.read_response() {
+        Ok(resp) => {
+            assert_eq!(resp.status, status, "{what} {}", resp.status_line);
+            assert!(c.closed_within(CLOSE_WAIT), "{what}: not closed");
+        }
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "{what} no answer and no close: {e}"
+        ),
+    }
+}
+
 fn assert_auth_form(resp: &HttpResponse) {
     assert_eq!(resp.status, 200, "{}", resp.status_line);
     assert_eq!(resp.header("Content-Type"), Some("text/xml"));
@@ -194,19 +213,7 @@ fn head_over_16_kib_gets_431_or_close() {
     req.extend_from_slice(b"\r\n\r\n");
     // The server may close (even with a reset) before all of it is written.
     let _ = c.send(&req);
-    match c.read_response() {
-        Ok(resp) => {
-            assert_eq!(resp.status, 431, "{}", resp.status_line);
-            assert!(c.closed_within(CLOSE_WAIT));
-        }
-        Err(e) => assert!(
-            !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-            "no answer and no close: {e}"
-        ),
-    }
+    expect_refused(&mut c, 431, "20 KiB head:");
 }
 
 #[test]
@@ -242,19 +249,7 @@ fn seventeenth_request_is_refused() {
         assert_eq!(resp.status, 200, "request {i}: {}", resp.status_line);
     }
     c.send(&simple_request("GET", "/", "")).unwrap();
-    match c.read_response() {
-        Ok(resp) => {
-            assert_eq!(resp.status, 429, "request 17: {}", resp.status_line);
-            assert!(c.closed_within(CLOSE_WAIT));
-        }
-        Err(e) => assert!(
-            !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-            "request 17: no answer and no close: {e}"
-        ),
-    }
+    expect_refused(&mut c, 429, "request 17:");
 }
 
 #[test]
@@ -450,19 +445,7 @@ fn garbage_does_not_disturb_the_server() {
     let mut bytes = noise(600, 0x0f0f_1234_dead_beef);
     bytes.extend_from_slice(b"\r\n\r\n");
     c.send(&bytes).unwrap();
-    match c.read_response() {
-        Ok(resp) => {
-            assert_eq!(resp.status, 400, "{}", resp.status_line);
-            assert!(c.closed_within(CLOSE_WAIT));
-        }
-        Err(e) => assert!(
-            !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-            ),
-            "no answer and no close: {e}"
-        ),
-    }
+    expect_refused(&mut c, 400, "noise:");
     drop(c);
 
     assert!(d.is_running(), "daemon died; log:\n{}", d.log());
