@@ -56,6 +56,24 @@ struct Seen {
     payloads: Vec<Vec<u8>>,
 }
 
+/// A server socket, a PSK client (`client_key`, `app_id` as its session_id) and the server's
+/// PSK association (`server_key`) for that client, before any handshake.
+async fn psk_pair(
+    server_key: [u8; 32],
+    client_key: [u8; 32],
+    app_id: Option<[u8; 32]>,
+) -> (Arc<UdpSocket>, Association, Client) {
+    let ctx = contexts();
+    let sock = server_socket().await;
+    let client = self::client::psk_client(client_key, app_id, local(&sock));
+    let peer = client_addr(&client);
+    let assoc = match Association::psk(&ctx, server_key, None, 1400, tx(&sock, peer)) {
+        Ok(a) => a,
+        Err(e) => panic!("psk association: {e}"),
+    };
+    (sock, assoc, client)
+}
+
 /// Feeds every datagram that arrives within `wait` to `assoc`.
 async fn pump(assoc: &mut Association, sock: &UdpSocket, wait: Duration) -> Vec<Seen> {
     let mut seen = Vec::new();

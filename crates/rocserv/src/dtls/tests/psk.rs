@@ -1,6 +1,5 @@
 use std::time::{Duration, Instant};
 
-use super::client::psk_client;
 use super::*;
 
 const KEY: [u8; 32] = [0x42; 32];
@@ -11,14 +10,7 @@ const PSK_AEAD: [&str; 3] = [
 ];
 
 async fn established() -> (Arc<UdpSocket>, Association, Client) {
-    let ctx = contexts();
-    let sock = server_socket().await;
-    let mut client = psk_client(KEY, None, local(&sock));
-    let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
-        Ok(a) => a,
-        Err(e) => panic!("psk association: {e}"),
-    };
+    let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, None).await;
     let seen = handshake(&mut assoc, &sock, &mut client).await;
     assert!(seen.iter().all(|s| s.result.is_ok()), "handshake errors");
     assert!(client.done, "client: {:?}", client.failed);
@@ -73,14 +65,7 @@ async fn psk_tunnel_packet_of_the_mtu_fits_and_oversized_payload_is_refused() {
 
 #[tokio::test]
 async fn psk_wrong_key_fails_without_panicking() {
-    let ctx = contexts();
-    let sock = server_socket().await;
-    let mut client = psk_client([0x43; 32], None, local(&sock));
-    let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
-        Ok(a) => a,
-        Err(e) => panic!("psk association: {e}"),
-    };
+    let (sock, mut assoc, mut client) = psk_pair(KEY, [0x43; 32], None).await;
     let _ = handshake(&mut assoc, &sock, &mut client).await;
     assert!(!assoc.is_established());
     assert!(!client.done);
@@ -109,14 +94,7 @@ async fn send_before_handshake_is_refused() {
 
 #[tokio::test]
 async fn retransmission_timer_resends_the_server_flight() {
-    let ctx = contexts();
-    let sock = server_socket().await;
-    let mut client = psk_client(KEY, None, local(&sock));
-    let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
-        Ok(a) => a,
-        Err(e) => panic!("psk association: {e}"),
-    };
+    let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, None).await;
     client.step(); // ClientHello
     let seen = pump(&mut assoc, &sock, Duration::from_millis(100)).await;
     assert_eq!(seen.len(), 1);
@@ -145,15 +123,8 @@ async fn retransmission_timer_resends_the_server_flight() {
 
 #[tokio::test]
 async fn psk_client_presenting_the_app_id_as_session_id_gets_a_full_psk_handshake() {
-    let ctx = contexts();
-    let sock = server_socket().await;
     let app_id = [0xE8; 32];
-    let mut client = psk_client(KEY, Some(app_id), local(&sock));
-    let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
-        Ok(a) => a,
-        Err(e) => panic!("psk association: {e}"),
-    };
+    let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, Some(app_id)).await;
     let _ = handshake(&mut assoc, &sock, &mut client).await;
     assert!(client.done && assoc.is_established(), "{:?}", client.failed);
     assert!(!client.stream.ssl().session_reused());

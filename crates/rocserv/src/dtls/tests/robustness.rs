@@ -1,20 +1,12 @@
 use std::net::UdpSocket as StdUdpSocket;
 use std::time::Duration;
 
-use super::client::psk_client;
 use super::*;
 
 const KEY: [u8; 32] = [0x17; 32];
 
 async fn established() -> (Arc<UdpSocket>, Association, Client) {
-    let ctx = contexts();
-    let sock = server_socket().await;
-    let mut client = psk_client(KEY, None, local(&sock));
-    let peer = client_addr(&client);
-    let mut assoc = match Association::psk(&ctx, KEY, None, 1400, tx(&sock, peer)) {
-        Ok(a) => a,
-        Err(e) => panic!("psk association: {e}"),
-    };
+    let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, None).await;
     let _ = handshake(&mut assoc, &sock, &mut client).await;
     assert!(client.done && assoc.is_established(), "{:?}", client.failed);
     (sock, assoc, client)
