@@ -433,6 +433,13 @@ pub fn server_config_with_client_auth(
     client_auth: Option<Arc<ClientVerifier>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(aws_lc_rs::default_provider());
+    // aws-lc seeds its random generator on first use, and the first seeding runs CPU jitter
+    // entropy collection (~20 ms of CPU here). Drawing once now moves that one-time cost from
+    // the first client's handshake to start-up, and a broken generator stops the server here.
+    provider
+        .secure_random
+        .fill(&mut [0u8; 16])
+        .map_err(|_| TlsError::Config("the random generator (aws-lc) does not work".into()))?;
     let versions: &[&'static rustls::SupportedProtocolVersion] = if allow_tls13 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     } else {
