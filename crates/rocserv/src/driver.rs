@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
 use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use std::io::Write as _;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use crate::dtls::Association;
@@ -17,6 +19,9 @@ use crate::sessions::StopReason;
 use crate::tun::Netlink;
 use crate::tun_port::TunPort;
 use crate::udp::{Datagram, Registration};
+
+#[cfg(test)]
+mod record_tests;
 
 /// Why a tunnel ended, as seen by the server.
 #[derive(Debug)]
@@ -102,6 +107,13 @@ const MIN_TX_PACKET: usize = 1500;
 /// Probes smaller than this are ordinary DPDs, not MTU probes.
 const MIN_PROBE: usize = 256;
 
+/// Most TUN packets sent per wake-up of the TUN branch: bounds how long the client's direction
+/// and the timers wait behind a busy download.
+const BURST_PACKETS: usize = 64;
+/// Most CSTP bytes queued in the TLS session before one flush: a few dozen records, one
+/// `writev`, well inside rustls' 64 KiB send-buffer limit (see [`queue_frame`]).
+const BURST_TLS_BYTES: usize = 32 * 1024;
+
 /// Initial capacity of the CSTP receive buffer: a few MTU-sized frames per read. It grows (up to
 /// one maximal frame) only if the client sends a larger frame; idle tunnels stay small.
 const RX_BUFFER: usize = 4096;
@@ -164,12 +176,11 @@ impl Driver {
 
     pub async fn run(
         &mut self,
-        tls: Tls,
+        mut tls: Tls,
         tun: &mut TunPort,
         netlink: &Netlink,
         stop: &mut watch::Receiver<Option<StopReason>>,
     ) -> EndReason {
-        let (mut rd, mut wr) = tokio::io::split(tls);
         let mut reader = FrameReader::growable(RX_BUFFER);
         // TUN packets are read after a CSTP-header-sized gap, so the same buffer can carry the
         // 8-byte CSTP header or the 1-byte DTLS header in front of the packet. The port's largest
@@ -186,7 +197,7 @@ impl Driver {
                 }
             };
             tokio::select! {
-                r = rd.read(reader.spare()) => {
+                r = tls.read(reader.spare()) => {
                     let n = match r {
                         Ok(0) => break EndReason::ConnectionClosed,
                         Ok(n) => n,
@@ -195,7 +206,7 @@ impl Driver {
                     reader.filled(n);
                     let now = Instant::now();
                     self.timers.on_receive(now);
-                    if let Some(end) = self.drain_frames(&mut reader, tun, &mut wr, &mut ctl, now).await {
+                    if let Some(end) = self.drain_frames(&mut reader, tun, &mut tls, &mut ctl, now).await {
                         break end;
                     }
                 }
@@ -209,12 +220,12 @@ impl Driver {
                         Ok(n) => n,
                         Err(e) => break EndReason::Io(e),
                     };
-                    if let Err(e) = self.send_packet(&mut tx, n, &mut wr).await {
+                    if let Err(e) = self.send_burst(&mut tx, n, tun, &mut tls).await {
                         break EndReason::Io(e);
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    if let Some(end) = self.on_tick(tun, netlink, &mut wr, &mut ctl).await {
+                    if let Some(end) = self.on_tick(tun, netlink, &mut tls, &mut ctl).await {
                         break end;
                     }
                 }
@@ -224,25 +235,88 @@ impl Driver {
                         if why == StopReason::Replaced {
                             // Tell a still-living client why, so that it does not reconnect and
                             // steal the session back (endless flapping between two clients).
-                            send_disconnect(&mut wr, &mut ctl, "Session taken over by a new connection").await;
+                            send_disconnect(&mut tls, &mut ctl, "Session taken over by a new connection").await;
                         }
                         break EndReason::Stopped(why);
                     }
                 }
             }
         };
-        let _ = wr.shutdown().await;
+        let _ = tls.shutdown().await;
         reason
     }
 
-    /// Sends the TUN packet held in `tx[HEADER_LEN..HEADER_LEN + n]` over DTLS when it is in use,
-    /// else over CSTP.
-    async fn send_packet(
+    /// Sends the TUN packet held in `tx[HEADER_LEN..HEADER_LEN + first]`, then every packet the
+    /// device already holds (up to [`BURST_PACKETS`] and [`BURST_TLS_BYTES`]), without waiting
+    /// for more. Over DTLS the records leave in trains (one `sendmsg` with UDP GSO, see
+    /// [`crate::dtls::Burst`]); over TLS each packet is its own CSTP frame in its own TLS record
+    /// (openconnect reads exactly one frame per record), and all records are written to the
+    /// socket with one flush instead of one write per packet.
+    async fn send_burst(
         &mut self,
         tx: &mut [u8],
-        n: usize,
-        wr: &mut WriteHalf<Tls>,
+        first: usize,
+        tun: &mut TunPort,
+        tls: &mut Tls,
     ) -> std::io::Result<()> {
+        if self.collect_burst(tx, first, tun, tls)? > 0 {
+            tls.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The synchronous part of [`Self::send_burst`]: sends over DTLS, queues over TLS (without
+    /// I/O), and returns the number of bytes queued for TLS.
+    fn collect_burst(
+        &mut self,
+        tx: &mut [u8],
+        first: usize,
+        tun: &mut TunPort,
+        tls: &mut Tls,
+    ) -> std::io::Result<usize> {
+        let h = cstp::HEADER_LEN;
+        let burst = crate::dtls::Burst::start();
+        let mut n = first;
+        let mut queued = 0;
+        let mut result = Ok(());
+        for _ in 0..BURST_PACKETS {
+            if let Some(frame) = self.route_packet(tx, n) {
+                if let Err(e) = queue_frame(tls, frame) {
+                    result = Err(e);
+                    break;
+                }
+                queued += frame.len();
+            }
+            if queued + tx.len() > BURST_TLS_BYTES {
+                break;
+            }
+            match tun.try_recv(tx.get_mut(h..).unwrap_or_default()) {
+                Ok(m) => n = m,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = burst.finish() {
+            self.dtls_send_failed(&e);
+        }
+        result.map(|()| queued)
+    }
+
+    /// A DTLS send error: the tunnel's packets go over TLS until the client is heard on UDP again.
+    fn dtls_send_failed(&mut self, e: &dyn std::fmt::Display) {
+        if let Some(st) = self.dtls.as_mut().filter(|st| st.sending) {
+            tracing::debug!(error = %e, "DTLS send failed; using TLS");
+            st.sending = false;
+        }
+    }
+
+    /// Accounts the TUN packet held in `tx[HEADER_LEN..HEADER_LEN + n]` and sends it over DTLS
+    /// when that is in use. Otherwise returns it as a CSTP frame (header written in front) for
+    /// the caller to send over TLS.
+    fn route_packet<'a>(&mut self, tx: &'a mut [u8], n: usize) -> Option<&'a [u8]> {
         let h = cstp::HEADER_LEN;
         if timers::counts_as_activity(tx.get(h..h + n).unwrap_or_default()) {
             self.timers.on_data_activity(Instant::now());
@@ -254,22 +328,16 @@ impl Driver {
                     *t = PacketType::Data.to_u8();
                 }
                 match assoc.send(record) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "DTLS send failed; using TLS");
-                        st.sending = false;
-                    }
+                    Ok(()) => return None,
+                    Err(e) => self.dtls_send_failed(&e),
                 }
             }
         }
-        let Ok(header) = cstp::encode_header(PacketType::Data, n) else {
-            return Ok(());
-        };
+        let header = cstp::encode_header(PacketType::Data, n).ok()?;
         if let Some(hd) = tx.get_mut(..h) {
             hd.copy_from_slice(&header);
         }
-        // One frame per TLS record: a single write of the whole frame, then flush.
-        write_frame(wr, tx.get(..h + n).unwrap_or_default()).await
+        tx.get(..h + n)
     }
 
     async fn on_datagram(&mut self, d: Datagram, tun: &TunPort) {
@@ -414,7 +482,7 @@ impl Driver {
         &mut self,
         tun: &mut TunPort,
         netlink: &Netlink,
-        wr: &mut WriteHalf<Tls>,
+        tls: &mut Tls,
         ctl: &mut Vec<u8>,
     ) -> Option<EndReason> {
         let now = Instant::now();
@@ -464,15 +532,15 @@ impl Driver {
             TimerAction::SendDpd => {
                 ctl.clear();
                 let _ = cstp::write_frame(ctl, PacketType::DpdReq, &[]);
-                write_frame(wr, ctl).await.err().map(EndReason::Io)
+                write_frame(tls, ctl).await.err().map(EndReason::Io)
             }
             TimerAction::DeadPeer => Some(EndReason::DeadPeer),
             TimerAction::IdleTimeout => {
-                send_disconnect(wr, ctl, "Idle timeout").await;
+                send_disconnect(tls, ctl, "Idle timeout").await;
                 Some(EndReason::IdleTimeout)
             }
             TimerAction::SessionTimeout => {
-                send_disconnect(wr, ctl, "Session timeout").await;
+                send_disconnect(tls, ctl, "Session timeout").await;
                 Some(EndReason::SessionTimeout)
             }
         }
@@ -483,7 +551,7 @@ impl Driver {
         &mut self,
         reader: &mut FrameReader,
         tun: &TunPort,
-        wr: &mut WriteHalf<Tls>,
+        tls: &mut Tls,
         ctl: &mut Vec<u8>,
         now: Instant,
     ) -> Option<EndReason> {
@@ -518,7 +586,7 @@ impl Driver {
                     // Answer with the same payload.
                     ctl.clear();
                     let _ = cstp::write_frame(ctl, PacketType::DpdResp, frame.payload);
-                    if let Err(e) = write_frame(wr, ctl).await {
+                    if let Err(e) = write_frame(tls, ctl).await {
                         return Some(EndReason::Io(e));
                     }
                 }
@@ -546,18 +614,35 @@ impl Driver {
     }
 }
 
-pub async fn write_frame(wr: &mut WriteHalf<Tls>, frame: &[u8]) -> std::io::Result<()> {
-    wr.write_all(frame).await?;
-    wr.flush().await
+/// Writes one frame as one TLS record and flushes it to the socket.
+pub async fn write_frame(tls: &mut Tls, frame: &[u8]) -> std::io::Result<()> {
+    queue_frame(tls, frame)?;
+    tls.flush().await
 }
 
-pub async fn send_disconnect(wr: &mut WriteHalf<Tls>, ctl: &mut Vec<u8>, text: &str) {
+/// Encrypts one frame into one TLS record queued in the TLS session, without I/O. Every caller
+/// flushes before it returns, and a burst queues at most [`BURST_TLS_BYTES`], far below the
+/// session's send-buffer limit, so the frame is never split over two records (which openconnect
+/// would take for a broken stream); should it not fit, the tunnel ends with an error instead.
+fn queue_frame(tls: &mut Tls, frame: &[u8]) -> std::io::Result<()> {
+    let (_, conn) = tls.get_mut();
+    let n = conn.writer().write(frame)?;
+    if n == frame.len() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(
+            "TLS send buffer full: a CSTP frame would be split",
+        ))
+    }
+}
+
+pub async fn send_disconnect(tls: &mut Tls, ctl: &mut Vec<u8>, text: &str) {
     ctl.clear();
     // A DISCONNECT tells openconnect the server ended the session (it does not reconnect).
     let mut payload = Vec::with_capacity(1 + text.len());
     payload.push(0u8);
     payload.extend_from_slice(text.as_bytes());
     if cstp::write_frame(ctl, PacketType::Disconnect, &payload).is_ok() {
-        let _ = write_frame(wr, ctl).await;
+        let _ = write_frame(tls, ctl).await;
     }
 }

@@ -460,6 +460,10 @@ impl Drop for SharedTun {
     }
 }
 
+fn device_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the shared tun device is gone")
+}
+
 /// One session's view of the shared device.
 pub struct SharedPort {
     tun: Arc<SharedTun>,
@@ -486,18 +490,29 @@ impl SharedPort {
     /// The next packet for this session, copied into `buf` (truncated to it, as a device read
     /// would be).
     pub async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(pkt) = self.rx.recv().await else {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the shared tun device is gone",
-            ));
-        };
+        match self.rx.recv().await {
+            Some(pkt) => Ok(self.deliver(pkt, buf)),
+            None => Err(device_gone()),
+        }
+    }
+
+    /// A packet that is already queued for this session (`WouldBlock` when none is).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.rx.try_recv() {
+            Ok(pkt) => Ok(self.deliver(pkt, buf)),
+            Err(mpsc::error::TryRecvError::Empty) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(device_gone()),
+        }
+    }
+
+    /// Copies a dispatched packet into `buf` and returns its buffer to the pool.
+    fn deliver(&self, pkt: Vec<u8>, buf: &mut [u8]) -> usize {
         let n = pkt.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), pkt.get(..n)) {
             dst.copy_from_slice(src);
         }
         self.tun.pool.put(pkt);
-        Ok(n)
+        n
     }
 
     /// Writes a client's packet to the shared device if its source is the client's address;

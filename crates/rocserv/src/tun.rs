@@ -281,6 +281,11 @@ impl Tun {
         self.dev()?.recv(buf).await
     }
 
+    /// Reads one IP packet that is already waiting (`WouldBlock` when none is).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.dev()?.try_recv(buf)
+    }
+
     /// Writes one IP packet.
     pub async fn send(&self, pkt: &[u8]) -> io::Result<usize> {
         self.dev()?.send(pkt).await

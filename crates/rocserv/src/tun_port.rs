@@ -25,6 +25,15 @@ impl TunPort {
         }
     }
 
+    /// Reads a packet that is already waiting, without waiting for one (`WouldBlock` when none
+    /// is).
+    pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            TunPort::Own { tun, .. } => tun.try_recv(buf),
+            TunPort::Shared(port) => port.try_recv(buf),
+        }
+    }
+
     /// Writes a packet from the client. On the shared device, a packet whose source is not the
     /// client's address is dropped (and counted) instead.
     pub async fn send(&self, pkt: &[u8]) -> io::Result<()> {

@@ -1,5 +1,5 @@
 //! The datagram channel under an OpenSSL `SslStream`: reads return the datagram being fed (once),
-//! writes go straight to the UDP socket, one OpenSSL output datagram per `try_send_to`.
+//! writes go to the UDP socket ([`UdpTx::send`]: at once, or in a train during a burst).
 
 use std::io::{self, Read, Write};
 
@@ -72,16 +72,10 @@ impl Write for Channel {
     /// Always reports success: a datagram the socket refuses is lost, as UDP allows; OpenSSL's
     /// timers retransmit handshake flights. Errors other than WouldBlock are kept for `send`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.tx.sock.try_send_to(buf, self.tx.peer) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tracing::trace!(peer = %self.tx.peer, len = buf.len(), "DTLS datagram dropped: socket full");
-            }
-            Err(e) => {
-                tracing::trace!(peer = %self.tx.peer, error = %e, "DTLS datagram not sent");
-                if self.send_error.is_none() {
-                    self.send_error = Some(e);
-                }
+        if let Err(e) = self.tx.send(buf) {
+            tracing::trace!(peer = %self.tx.peer, error = %e, "DTLS datagram not sent");
+            if self.send_error.is_none() {
+                self.send_error = Some(e);
             }
         }
         Ok(buf.len())

@@ -2,7 +2,6 @@
 //! randomness. OpenSSL cannot serve DTLS 0.9 (crates.md §2.2 c1).
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 
 use rocserv_proto::dtls::Dtls09Suite;
@@ -56,15 +55,6 @@ impl Dtls09Assoc {
         }
     }
 
-    /// Sends one datagram; WouldBlock drops it, other errors are returned.
-    fn transmit(tx: &UdpTx, dgram: &[u8]) -> io::Result<()> {
-        match tx.sock.try_send_to(dgram, tx.peer) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     pub(crate) fn on_datagram(
         &mut self,
         dgram: &[u8],
@@ -78,7 +68,7 @@ impl Dtls09Assoc {
         let result = self.server.handle_datagram(dgram, &mut self.out, deliver);
         // Answers produced before an error still go out (a handshake flight, a retransmission).
         for answer in self.out.drain(..) {
-            if let Err(e) = Self::transmit(&self.tx, &answer) {
+            if let Err(e) = self.tx.send(&answer) {
                 tracing::trace!(peer = %self.tx.peer, error = %e, "DTLS 0.9 datagram not sent");
             }
         }
@@ -114,7 +104,7 @@ impl Dtls09Assoc {
         }
         let iv: [u8; 16] = rand::random();
         self.server.encrypt(payload, iv, &mut self.record)?;
-        Self::transmit(&self.tx, &self.record).map_err(DtlsError::Send)
+        self.tx.send(&self.record).map_err(DtlsError::Send)
     }
 
     pub(crate) fn is_established(&self) -> bool {

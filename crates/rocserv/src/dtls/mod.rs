@@ -20,6 +20,7 @@ mod openssl_assoc;
 mod session_der;
 #[cfg(test)]
 mod tests;
+mod train;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,13 +28,14 @@ use std::sync::Arc;
 pub use assoc::Association;
 pub use contexts::DtlsContexts;
 pub use error::DtlsError;
+pub use train::Burst;
 
 /// Largest payload (type byte + data) one DTLS record can carry (2^14, RFC 6347).
 pub const MAX_PAYLOAD: usize = 16384;
 
 /// Where an association sends its datagrams: the shared UDP socket and the peer's address.
-/// Sends use `try_send_to`; a datagram that would block is dropped (UDP semantics; handshake
-/// flights are retransmitted by the timers).
+/// Sends ([`UdpTx::send`]) never wait: a datagram that would block is dropped (UDP semantics;
+/// handshake flights are retransmitted by the timers).
 #[derive(Debug, Clone)]
 pub struct UdpTx {
     pub sock: Arc<tokio::net::UdpSocket>,

@@ -1,0 +1,165 @@
+//! Trains must deliver exactly the datagrams a one-by-one sender would, in the same order, to
+//! the right peer; over loopback (which takes `UDP_SEGMENT`) and through the one-by-one path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+
+use super::*;
+
+/// A bound socket whose write readiness the runtime has seen (as a long-running server's has):
+/// the `try_` sends of a socket fresh from `bind` report WouldBlock.
+async fn sock() -> Arc<UdpSocket> {
+    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    s.writable().await.unwrap();
+    Arc::new(s)
+}
+
+fn addr(s: &UdpSocket) -> SocketAddr {
+    s.local_addr().unwrap()
+}
+
+/// Every datagram that arrives at `rx` until it stays quiet for 200 ms.
+async fn received(rx: &UdpSocket) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), rx.recv(&mut buf)).await
+    {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
+/// Datagrams of the given sizes, each filled with its own index.
+fn datagrams(sizes: &[usize]) -> Vec<Vec<u8>> {
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| vec![i as u8; n])
+        .collect()
+}
+
+/// Equal sizes, a shorter one that ends a train, a larger one that starts the next, more than
+/// one train's worth of segments, one byte.
+fn mixed_sizes() -> Vec<usize> {
+    let mut sizes = vec![1000; 10];
+    sizes.push(300);
+    sizes.extend([1200; 5]);
+    sizes.extend([700; 3]);
+    sizes.extend([1400; MAX_SEGMENTS + 6]);
+    sizes.push(1);
+    sizes.extend([1400; 3]);
+    sizes
+}
+
+#[tokio::test]
+async fn a_burst_delivers_the_same_datagrams_in_order() {
+    let (tx_sock, rx) = (sock().await, sock().await);
+    let tx = UdpTx {
+        sock: tx_sock,
+        peer: addr(&rx),
+    };
+    let sent = datagrams(&mixed_sizes());
+    let burst = Burst::start();
+    for d in &sent {
+        tx.send(d).unwrap();
+    }
+    burst.finish().unwrap();
+    assert_eq!(received(&rx).await, sent);
+}
+
+#[tokio::test]
+async fn interleaved_peers_each_get_their_own_datagrams_in_order() {
+    let (tx_sock, a, b) = (sock().await, sock().await, sock().await);
+    let to_a = UdpTx {
+        sock: tx_sock.clone(),
+        peer: addr(&a),
+    };
+    let to_b = UdpTx {
+        sock: tx_sock,
+        peer: addr(&b),
+    };
+    let for_a = datagrams(&[1300; 12]);
+    let for_b = datagrams(&[900; 12]);
+    let burst = Burst::start();
+    for (i, (da, db)) in for_a.iter().zip(&for_b).enumerate() {
+        to_a.send(da).unwrap();
+        if i % 3 == 0 {
+            to_b.send(db).unwrap();
+        }
+    }
+    for db in for_b
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, d)| d)
+    {
+        to_b.send(db).unwrap();
+    }
+    // Dropped instead of finished: what was collected still leaves.
+    drop(burst);
+    assert_eq!(received(&a).await, for_a);
+    let mut want_b: Vec<_> = for_b.iter().step_by(3).cloned().collect();
+    want_b.extend(
+        for_b
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, d)| d.clone()),
+    );
+    assert_eq!(received(&b).await, want_b);
+}
+
+#[tokio::test]
+async fn without_a_burst_each_datagram_leaves_at_once() {
+    let (tx_sock, rx) = (sock().await, sock().await);
+    let tx = UdpTx {
+        sock: tx_sock,
+        peer: addr(&rx),
+    };
+    tx.send(b"one").unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(2), rx.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], b"one");
+}
+
+/// A train of 10 x 1000 bytes and a last datagram of 300.
+fn train_of_eleven() -> (Vec<Vec<u8>>, Vec<u8>) {
+    let sent = datagrams(&mixed_sizes()[..11]);
+    let buf = sent.concat();
+    (sent, buf)
+}
+
+#[tokio::test]
+async fn loopback_takes_udp_segment_and_splits_the_train_back() {
+    let (tx_sock, rx) = (sock().await, sock().await);
+    let (sent, buf) = train_of_eleven();
+    send_segmented(&tx_sock, addr(&rx), &buf, 1000).unwrap();
+    assert_eq!(received(&rx).await, sent);
+}
+
+#[tokio::test]
+async fn the_one_by_one_fallback_delivers_the_same_datagrams() {
+    let (tx_sock, rx) = (sock().await, sock().await);
+    let (sent, buf) = train_of_eleven();
+    send_each(&tx_sock, addr(&rx), &buf, 1000).unwrap();
+    assert_eq!(received(&rx).await, sent);
+}
+
+#[test]
+fn einval_is_per_train_and_eio_is_for_good() {
+    for errno in [libc::EINVAL, libc::EIO, libc::ENOPROTOOPT, libc::EOPNOTSUPP] {
+        assert!(gso_refused(&io::Error::from_raw_os_error(errno)), "{errno}");
+    }
+    for errno in [libc::EAGAIN, libc::EHOSTUNREACH, libc::EPERM] {
+        assert!(
+            !gso_refused(&io::Error::from_raw_os_error(errno)),
+            "{errno}"
+        );
+    }
+}
