@@ -7,6 +7,10 @@
 #   --quick              CI smoke: 1 repetition, 3 s iperf3 runs, 10 pings, 3 connects,
 #                        10 sessions, no quiet wait (about 3 minutes)
 #   --reps N             repetitions of every iperf3 / ping measurement (default 3)
+#   --rounds N           run every section N times, the servers' order alternating each time
+#                        (default 1): interleaves the two servers' samples so that the machine's
+#                        drifts (other users, host scheduling) hit both; samples of all rounds
+#                        are pooled. The big sessions-lg hold runs in round 1 only
 #   --duration S         seconds per iperf3 run, plus 1 s omitted warm-up (default 10)
 #   --sections LIST      comma list of: tput,ping,setup,sessions,sessions-lg (default: all)
 #   --server-only NAME   measure only rocserv or only ocserv (no ratios)
@@ -70,7 +74,7 @@ REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 . "$HERE/report.sh"
 
-REPS=3; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
+REPS=3; ROUNDS=1; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
 PINGS=50; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
 ROCSERV=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv; OCSERV=/usr/sbin/ocserv
 LOADGEN=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv-loadgen
@@ -81,6 +85,7 @@ while [ $# -gt 0 ]; do
     --quick) REPS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
            LG_SESSIONS=50; LG_BIG=0; LG_HOLD=5 ;;
     --reps) REPS=${2:?}; shift ;;
+    --rounds) ROUNDS=${2:?}; shift ;;
     --duration) DUR=${2:?}; shift ;;
     --sections) SECTIONS=${2:?}; shift ;;
     --server-only) ONLY=${2:?}; shift ;;
@@ -102,16 +107,17 @@ while [ $# -gt 0 ]; do
     --lg-big-hold) LG_BIG_HOLD=${2:?}; shift ;;
     --lg-dpd) LG_DPD=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
-    -h|--help) sed -n '2,62p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,67p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
 in_range() { if [ "${!1}" -lt "$2" ] || [ "${!1}" -gt "$3" ]; then die "$1 must be $2..$3"; fi; }
-for v in REPS DUR SETUP_REPS SESSIONS PINGS QUIET_WAIT MAX_LOAD LG_SESSIONS LG_BIG LG_CONC LG_HOLD LG_BIG_HOLD LG_DPD; do
+for v in REPS ROUNDS DUR SETUP_REPS SESSIONS PINGS QUIET_WAIT MAX_LOAD LG_SESSIONS LG_BIG LG_CONC LG_HOLD LG_BIG_HOLD LG_DPD; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 in_range REPS 1 50
+in_range ROUNDS 1 20
 in_range DUR 1 300
 in_range SESSIONS 1 250   # openconnect processes; the pool is a /24
 in_range SETUP_REPS 1 100
@@ -216,7 +222,8 @@ section_start() {
   done
   rec "$srv" noise bg_busy_pct "$s" 1 "$b" "%all"
   rec "$srv" noise loadavg1 "$s" 1 "$(cut -d' ' -f1 /proc/loadavg)" ""
-  log "=== $s / $srv: background load ${b}% of all CPUs, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+  local r=""; [ "$ROUNDS" -gt 1 ] && r=" (round $ROUND of $ROUNDS)"
+  log "=== $s / $srv$r: background load ${b}% of all CPUs, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # --- servers -------------------------------------------------------------------------------
@@ -298,16 +305,18 @@ iperf_server_start || die "iperf3 server did not start"
 order=0
 for sec in ping tput setup sessions sessions-lg; do
   has "$sec" || continue
-  srvs=("${SERVERS[@]}")
-  # alternate the order between sections so slow drifts of the machine hit both servers
-  if [ $((order % 2)) = 1 ] && [ ${#srvs[@]} = 2 ]; then srvs=("${srvs[1]}" "${srvs[0]}"); fi
-  order=$((order + 1))
-  for srv in "${srvs[@]}"; do
-    section_start "$sec" "$srv"
-    SERVER_CONF=$STATE/server.conf; [ "$sec" = sessions-lg ] && SERVER_CONF=$STATE/server-lg.conf
-    if ! server_start "$srv"; then fail "$srv did not start"; server_stop; continue; fi
-    "sec_${sec//-/_}" "$srv"
-    server_stop
+  for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    srvs=("${SERVERS[@]}")
+    # alternate the order between sections and rounds so slow drifts of the machine hit both
+    if [ $((order % 2)) = 1 ] && [ ${#srvs[@]} = 2 ]; then srvs=("${srvs[1]}" "${srvs[0]}"); fi
+    order=$((order + 1))
+    for srv in "${srvs[@]}"; do
+      section_start "$sec" "$srv"
+      SERVER_CONF=$STATE/server.conf; [ "$sec" = sessions-lg ] && SERVER_CONF=$STATE/server-lg.conf
+      if ! server_start "$srv"; then fail "$srv did not start"; server_stop; continue; fi
+      "sec_${sec//-/_}" "$srv"
+      server_stop
+    done
   done
 done
 kill_wait "$IPERF_PID" 5 TERM; IPERF_PID=

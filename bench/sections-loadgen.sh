@@ -168,7 +168,7 @@ sec_sessions_lg() {
   ip -n "$NS_LAN" route replace "$LG_POOL_NET" via "$SRV_LAN_IP" dev "$IF_LS" ||
     fail "could not route $LG_POOL_NET in $NS_LAN (pings will fail)"
   lg_run "$srv" "$LG_SESSIONS" "$LG_HOLD" 1
-  if [ "$LG_BIG" -gt 0 ] && { [ "$srv" = rocserv ] || [ "$LG_BIG_OCSERV" = 1 ]; }; then
+  if [ "$LG_BIG" -gt 0 ] && [ "${ROUND:-1}" = 1 ] && { [ "$srv" = rocserv ] || [ "$LG_BIG_OCSERV" = 1 ]; }; then
     lg_stop_server "$srv" "$LG_SESSIONS"
     local conf=$SERVER_CONF
     [ "$srv" = rocserv ] && [ "$LG_BIG_SHARED" = 1 ] && SERVER_CONF=$STATE/server-lg-shared.conf

@@ -13,7 +13,7 @@ write_env() {
   echo "rocserv: $ROCSERV ($("$ROCSERV" --version 2>/dev/null | head -1 || echo '?'); built $(date -u -r "$ROCSERV" +%FT%TZ 2>/dev/null); sha256 $(sha256sum "$ROCSERV" 2>/dev/null | cut -c1-16); repo HEAD $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'))"
   echo "ocserv: $OCSERV ($(dpkg-query -W -f='${Version}' ocserv 2>/dev/null))"
   echo "openconnect: $(dpkg-query -W -f='${Version}' openconnect 2>/dev/null); iperf3: $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null)"
-  echo "settings: servers=${SERVERS[*]} sections=$SECTIONS reps=$REPS duration=${DUR}s(+1s omitted) pings=$PINGS setup_reps=$SETUP_REPS sessions=$SESSIONS quiet_wait=${QUIET_WAIT}s max_load=${MAX_LOAD}%"
+  echo "settings: servers=${SERVERS[*]} sections=$SECTIONS reps=$REPS rounds=$ROUNDS duration=${DUR}s(+1s omitted) pings=$PINGS setup_reps=$SETUP_REPS sessions=$SESSIONS quiet_wait=${QUIET_WAIT}s max_load=${MAX_LOAD}%"
   has sessions-lg && echo "loadgen: $LOADGEN (sha256 $(sha256sum "$LOADGEN" 2>/dev/null | cut -c1-16)); lg_sessions=$LG_SESSIONS lg_big=$LG_BIG (ocserv too: $LG_BIG_OCSERV) concurrency=$LG_CONC hold=${LG_HOLD}s big_hold=${LG_BIG_HOLD}s dpd=${LG_DPD}s nofile=$(ulimit -n) pool=$LG_POOL_NET"
   echo "lab: $NS_CLI $CLI_IP -> $NS_SRV $SRV_IP:$PORT | $SRV_LAN_IP -> $NS_LAN $LAN_IP | pool $POOL_NET"
 }
