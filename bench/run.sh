@@ -4,11 +4,11 @@
 #
 # usage: bench/run.sh [options]
 #
-#   --quick              CI smoke: 1 repetition, 3 s iperf3 runs, 10 pings, 3 connects,
+#   --quick              CI smoke: 1 round, 1 repetition, 3 s iperf3 runs, 10 pings, 3 connects,
 #                        10 sessions, no quiet wait (about 3 minutes)
-#   --reps N             repetitions of every iperf3 / ping measurement (default 3)
+#   --reps N             repetitions of every iperf3 / ping measurement per round (default 1)
 #   --rounds N           run every section N times, the servers' order alternating each time
-#                        (default 1): interleaves the two servers' samples so that the machine's
+#                        (default 3): interleaves the two servers' samples so that the machine's
 #                        drifts (other users, host scheduling) hit both; samples of all rounds
 #                        are pooled. The big sessions-lg hold runs in round 1 only
 #   --duration S         seconds per iperf3 run, plus 1 s omitted warm-up (default 10)
@@ -74,7 +74,7 @@ REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 . "$HERE/report.sh"
 
-REPS=3; ROUNDS=1; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
+REPS=1; ROUNDS=3; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
 PINGS=50; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
 ROCSERV=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv; OCSERV=/usr/sbin/ocserv
 LOADGEN=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv-loadgen
@@ -82,7 +82,7 @@ LG_SESSIONS=1000; LG_BIG=10000; LG_BIG_OCSERV=0; LG_CONC=64; LG_HOLD=30; LG_BIG_
 LG_NOFILE=200000; LG_SETTLE=600; LG_PER_PROC=8000; LG_BIG_SHARED=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) REPS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
+    --quick) REPS=1; ROUNDS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
            LG_SESSIONS=50; LG_BIG=0; LG_HOLD=5 ;;
     --reps) REPS=${2:?}; shift ;;
     --rounds) ROUNDS=${2:?}; shift ;;

@@ -21,6 +21,14 @@ fn addr(s: &UdpSocket) -> SocketAddr {
     s.local_addr().unwrap()
 }
 
+/// Sends from `sock` to `to`'s address.
+fn tx_to(sock: &Arc<UdpSocket>, to: &UdpSocket) -> UdpTx {
+    UdpTx {
+        sock: sock.clone(),
+        peer: addr(to),
+    }
+}
+
 /// Every datagram that arrives at `rx` until it stays quiet for 200 ms.
 async fn received(rx: &UdpSocket) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
@@ -57,10 +65,7 @@ fn mixed_sizes() -> Vec<usize> {
 #[tokio::test]
 async fn a_burst_delivers_the_same_datagrams_in_order() {
     let (tx_sock, rx) = (sock().await, sock().await);
-    let tx = UdpTx {
-        sock: tx_sock,
-        peer: addr(&rx),
-    };
+    let tx = tx_to(&tx_sock, &rx);
     let sent = datagrams(&mixed_sizes());
     let burst = Burst::start();
     for d in &sent {
@@ -73,14 +78,7 @@ async fn a_burst_delivers_the_same_datagrams_in_order() {
 #[tokio::test]
 async fn interleaved_peers_each_get_their_own_datagrams_in_order() {
     let (tx_sock, a, b) = (sock().await, sock().await, sock().await);
-    let to_a = UdpTx {
-        sock: tx_sock.clone(),
-        peer: addr(&a),
-    };
-    let to_b = UdpTx {
-        sock: tx_sock,
-        peer: addr(&b),
-    };
+    let (to_a, to_b) = (tx_to(&tx_sock, &a), tx_to(&tx_sock, &b));
     let for_a = datagrams(&[1300; 12]);
     let for_b = datagrams(&[900; 12]);
     let burst = Burst::start();
@@ -115,10 +113,7 @@ async fn interleaved_peers_each_get_their_own_datagrams_in_order() {
 #[tokio::test]
 async fn without_a_burst_each_datagram_leaves_at_once() {
     let (tx_sock, rx) = (sock().await, sock().await);
-    let tx = UdpTx {
-        sock: tx_sock,
-        peer: addr(&rx),
-    };
+    let tx = tx_to(&tx_sock, &rx);
     tx.send(b"one").unwrap();
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(Duration::from_secs(2), rx.recv(&mut buf))
