@@ -36,6 +36,20 @@ burst_over() {
   esac
 }
 
+# download_over_udp NAME: a 2 s TCP download from the LAN host (iperf3 -R) through tun NAME
+# moves >= 1 MB and the server sends it as UDP datagrams (DTLS records, in GSO trains when
+# the kernel takes them: the client must see the same datagrams as one by one)
+download_over_udp() {
+  local name=$1 a b bytes uo
+  read -r -a a <<<"$(counters_snap)"
+  bytes=$(timeout 30 ip netns exec "$NS_CLI" iperf3 -c "$LAN_IP" -p 5201 -R -t 2 --bind-dev "$name" \
+    -J --connect-timeout 5000 2>/dev/null | jq -r '.end.sum_received.bytes // 0' 2>/dev/null)
+  read -r -a b <<<"$(counters_snap)"
+  uo=$((b[1] - a[1]))
+  echo "      iperf3 -R: ${bytes:-0} bytes received by the client in 2 s; server made $uo UDP sends (a GSO train counts once)"
+  [ "${bytes:-0}" -ge 1000000 ] 2>/dev/null && [ "$uo" -ge 500 ]
+}
+
 # dtls_line NAME: openconnect's "Established DTLS connection ..." line
 dtls_line() { grep -m1 'Established DTLS connection' "$CLI/$1.log" 2>/dev/null; }
 # dtls_suite NAME: the GnuTLS ciphersuite description, e.g. (DTLS1.2)-(PSK)-(AES-256-GCM)
@@ -83,6 +97,7 @@ dtls_mode() {
   check "$DTLS_SEC $label: client log says 'Established DTLS connection'" dtls_established "$name"
   check "$DTLS_SEC $label: ciphersuite '$(dtls_suite "$name")' matches $ere" suite_is "$name" "$ere"
   check "$DTLS_SEC $label: $DTLS_PINGS pings through the tunnel carried over UDP" burst_over "$name" udp
+  check "$DTLS_SEC $label: TCP download from the lan host carried over UDP" download_over_udp "$name"
   check "$DTLS_SEC $label: no DTLS failure/fallback in the client log" no_dtls_trouble "$name"
   check "$DTLS_SEC $label: INTERNAL_IP4_MTU $(cli_env "$name" INTERNAL_IP4_MTU) >= 1200" mtu_at_least "$name" 1200
 }
