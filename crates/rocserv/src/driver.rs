@@ -3,13 +3,12 @@
 //! the TLS stream (CSTP, protocol.md §4) and, when negotiated, the DTLS association (§5), with
 //! reused buffers and no allocation per packet on the data path.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
 use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
-use std::io::Write as _;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
@@ -306,6 +305,8 @@ impl Driver {
     }
 
     /// A DTLS send error: the tunnel's packets go over TLS until the client is heard on UDP again.
+    /// (The datagrams of a train whose send failed are lost, as lost UDP datagrams are; the
+    /// tunnel's TCP resends what mattered.)
     fn dtls_send_failed(&mut self, e: &dyn std::fmt::Display) {
         if let Some(st) = self.dtls.as_mut().filter(|st| st.sending) {
             tracing::debug!(error = %e, "DTLS send failed; using TLS");
