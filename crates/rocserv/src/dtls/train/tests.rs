@@ -76,6 +76,27 @@ async fn a_burst_delivers_the_same_datagrams_in_order() {
 }
 
 #[tokio::test]
+async fn a_dual_stack_socket_sends_trains_to_an_ipv4_peer() {
+    // The endpoint binds [::] when no udp-listen-host is set, and peers are kept as IPv4
+    // addresses (`udp::normalise`): the kernel takes AF_INET destinations, GSO included.
+    let v6 = UdpSocket::bind("[::]:0").await.unwrap();
+    v6.writable().await.unwrap();
+    let (v6, rx) = (Arc::new(v6), sock().await);
+    let tx = tx_to(&v6, &rx);
+    let sent = datagrams(&mixed_sizes());
+    let burst = Burst::start();
+    for d in &sent {
+        tx.send(d).unwrap();
+    }
+    burst.finish().unwrap();
+    assert_eq!(received(&rx).await, sent);
+    // ... and not only through the one-by-one fallback.
+    let (sent, buf) = train_of_eleven();
+    send_segmented(&v6, addr(&rx), &buf, 1000).unwrap();
+    assert_eq!(received(&rx).await, sent);
+}
+
+#[tokio::test]
 async fn interleaved_peers_each_get_their_own_datagrams_in_order() {
     let (tx_sock, a, b) = (sock().await, sock().await, sock().await);
     let (to_a, to_b) = (tx_to(&tx_sock, &a), tx_to(&tx_sock, &b));
