@@ -146,6 +146,22 @@ env_is() { # env_is NAME KEY EXPECTED
 # ping_via NAME: the lan host answers through this tunnel (ping -I binds to it)
 ping_via() { ip netns exec "$NS_CLI" ping -n -q -c 3 -i 0.2 -W 2 -I "$1" "$LAN_IP" >/dev/null 2>&1; }
 
+# tcp_download NAME [DEV]: a 2 s TCP download from the lan host (iperf3 -R) through tun DEV
+# (SO_BINDTODEVICE) when given, else by the routes, moves >= 1 MB, and client NAME's log has no
+# sign of a broken CSTP stream. The server sends bursts of TUN packets, each its own CSTP frame
+# in its own TLS record, with one flush: openconnect takes a record holding anything but one
+# frame for a broken stream ("Unexpected packet length") and reconnects.
+tcp_download() {
+  local bytes t bind=()
+  [ -n "${2:-}" ] && bind=(--bind-dev "$2")
+  bytes=$(timeout 30 ip netns exec "$NS_CLI" iperf3 -c "$LAN_IP" -p 5201 -R -t 2 "${bind[@]}" -J \
+    --connect-timeout 5000 2>/dev/null | jq -r '.end.sum_received.bytes // 0' 2>/dev/null)
+  echo "      iperf3 -R: ${bytes:-0} bytes received by the client in 2 s"
+  t=$(grep -E 'Unexpected packet length|Short packet received|Unknown packet|[Rr]econnect' "$CLI/$1.log")
+  [ -z "$t" ] || { echo "      client log: $(tr '\n' '|' <<<"$t")"; return 1; }
+  [ "${bytes:-0}" -ge 1000000 ] 2>/dev/null
+}
+
 # authenticate USER: runs `openconnect --authenticate` and sets COOKIE from
 # its output. The output is parsed, never eval'ed: only
 # NAME='value' lines with known names and no quote inside are accepted.

@@ -37,6 +37,15 @@ shared_checks() {
   check "22 shared-tun: distinct addresses ($a, $b)" distinct_ab
   check "22 shared-tun: alice pings $LAN_IP" ping_via rse-sh-a
   check "22 shared-tun: bob pings $LAN_IP" ping_via rse-sh-b
+  # Downloads: bursts taken from a session's queue of the shared device, as TLS records with one
+  # flush (alice) and as UDP GSO trains (bob). --only shared skips check 2, which starts iperf3.
+  if [ -z "${IPERF_PID:-}" ]; then
+    ip netns exec "$NS_LAN" iperf3 -s -B "$LAN_IP" -p 5201 > "$STATE/iperf3-s.log" 2>&1 {LOCK_FD}>&- &
+    IPERF_PID=$!
+    wait_for 5 eval "ip netns exec $NS_LAN ss -Hltn 'sport = :5201' | grep -q ."
+  fi
+  check "22 shared-tun: alice (TLS) downloads from the lan host, one frame per record" tcp_download rse-sh-a rse-sh-a
+  check "22 shared-tun: bob (DTLS) downloads from the lan host over UDP" download_over_udp rse-sh-b
 
   # one device, named exactly as `device`, holding the pool's local address with the pool's prefix
   srv_links() { ip -n "$NS_SRV" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep '^vpns' | tr '\n' ' '; }
