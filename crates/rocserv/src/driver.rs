@@ -97,7 +97,17 @@ struct DtlsState {
     last_rx: Instant,
     /// Largest DPD probe payload received in the current probing burst, and when.
     probe: Option<(usize, Instant)>,
+    /// When to send a KEEPALIVE that wakes openconnect's main loop (see [`NUDGE_AFTER`]).
+    nudge: Option<Instant>,
 }
+
+/// openconnect 9.01 probes the MTU right after its DTLS handshake. When the handshake completed
+/// before its main loop started (a fast server), that loop first drops its "wait for DTLS" flag
+/// and then sleeps for up to 1 s before it configures the tunnel, unless a datagram wakes it;
+/// one that arrives before it sleeps is read and does not count (a KEEPALIVE right after the
+/// probe answer was measured to change nothing). So a KEEPALIVE follows the last probe answer
+/// this much later, when the client is asleep; one byte per probing burst, harmless otherwise.
+const NUDGE_AFTER: Duration = Duration::from_millis(10);
 
 /// After this long without a new MTU probe, the client's probing is over.
 const PROBE_SETTLE: Duration = Duration::from_secs(2);
@@ -138,6 +148,7 @@ impl Driver {
                 sending: false,
                 last_rx: now,
                 probe: None,
+                nudge: None,
             }),
             arena: Vec::with_capacity(4 * 2048),
             spans: Vec::with_capacity(8),
@@ -168,6 +179,9 @@ impl Driver {
             }
             if let Some((_, at)) = st.probe {
                 d = d.min(at + PROBE_SETTLE);
+            }
+            if let Some(at) = st.nudge {
+                d = d.min(at);
             }
         }
         d
@@ -465,6 +479,9 @@ impl Driver {
                             tracing::debug!(error = %e, "DTLS DPD answer failed");
                         }
                     }
+                    if len >= MIN_PROBE {
+                        st.nudge = Some(now + NUDGE_AFTER);
+                    }
                 }
                 PacketType::DpdResp | PacketType::Keepalive => {}
                 PacketType::Disconnect => {
@@ -506,6 +523,14 @@ impl Driver {
                     "no UDP from the client for switch-to-tcp-timeout; sending over TLS"
                 );
                 st.sending = false;
+            }
+            if st.nudge.is_some_and(|at| at <= now) {
+                st.nudge = None;
+                if let Some(a) = st.active.as_mut() {
+                    if let Err(e) = a.send(&[PacketType::Keepalive.to_u8()]) {
+                        tracing::debug!(error = %e, "DTLS keepalive failed");
+                    }
+                }
             }
             if let Some((max, at)) = st.probe {
                 if now.duration_since(at) >= PROBE_SETTLE {
