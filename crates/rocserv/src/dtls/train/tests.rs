@@ -62,16 +62,21 @@ fn mixed_sizes() -> Vec<usize> {
     sizes
 }
 
+/// Sends `dgrams` through `tx` within one burst, then closes it.
+fn send_in_burst(tx: &UdpTx, dgrams: &[Vec<u8>]) {
+    let burst = Burst::start();
+    for d in dgrams {
+        tx.send(d).unwrap();
+    }
+    burst.finish().unwrap();
+}
+
 #[tokio::test]
 async fn a_burst_delivers_the_same_datagrams_in_order() {
     let (tx_sock, rx) = (sock().await, sock().await);
     let tx = tx_to(&tx_sock, &rx);
     let sent = datagrams(&mixed_sizes());
-    let burst = Burst::start();
-    for d in &sent {
-        tx.send(d).unwrap();
-    }
-    burst.finish().unwrap();
+    send_in_burst(&tx, &sent);
     assert_eq!(received(&rx).await, sent);
 }
 
@@ -84,11 +89,7 @@ async fn a_dual_stack_socket_sends_trains_to_an_ipv4_peer() {
     let (v6, rx) = (Arc::new(v6), sock().await);
     let tx = tx_to(&v6, &rx);
     let sent = datagrams(&mixed_sizes());
-    let burst = Burst::start();
-    for d in &sent {
-        tx.send(d).unwrap();
-    }
-    burst.finish().unwrap();
+    send_in_burst(&tx, &sent);
     assert_eq!(received(&rx).await, sent);
     // ... and not only through the one-by-one fallback.
     let (sent, buf) = train_of_eleven();
