@@ -44,7 +44,8 @@ summary_tables() {
     # value of a row for one server: "" when absent; sets V (median) for ratios
     function cell(s,sec,met,var,   k,d,dl,dh){
       V=""
-      if(met=="added_rtt"){ kd=s"|ping|rtt_median_ms|direct"; k=s"|ping|rtt_median_ms|"var
+      if(met=="added_rtt"){ dv="direct"; if(var ~ /\//) dv=dv substr(var, index(var,"/"))
+        kd=s"|ping|rtt_median_ms|"dv; k=s"|ping|rtt_median_ms|"var
         if(nodtls(s,"ping",var)) return "n/a (no DTLS)"
         if(!(k in med) || !(kd in med)) return "-"
         V=med[k]-med[kd]; return fmt(V) }
@@ -71,6 +72,15 @@ summary_tables() {
       row[++nr]="RTT through the tunnel, TLS only (ms)|ping|rtt_median_ms|tls"
       row[++nr]="Added RTT, DTLS (ms)|ping|added_rtt|dtls"
       row[++nr]="Added RTT, TLS only (ms)|ping|added_rtt|tls"
+      row[++nr]="Server CPU per ping, DTLS (us)|ping|cpu_server_us_per_ping|dtls"
+      row[++nr]="Server CPU per ping, TLS only (us)|ping|cpu_server_us_per_ping|tls"
+      row[++nr]="RTT without VPN, pings 2 ms apart (ms)|ping|rtt_median_ms|direct/2ms"
+      row[++nr]="RTT through the tunnel, DTLS, pings 2 ms apart (ms)|ping|rtt_median_ms|dtls/2ms"
+      row[++nr]="RTT through the tunnel, TLS only, pings 2 ms apart (ms)|ping|rtt_median_ms|tls/2ms"
+      row[++nr]="Added RTT, DTLS, pings 2 ms apart (ms)|ping|added_rtt|dtls/2ms"
+      row[++nr]="Added RTT, TLS only, pings 2 ms apart (ms)|ping|added_rtt|tls/2ms"
+      row[++nr]="Server CPU per ping, DTLS, pings 2 ms apart (us)|ping|cpu_server_us_per_ping|dtls/2ms"
+      row[++nr]="Server CPU per ping, TLS only, pings 2 ms apart (us)|ping|cpu_server_us_per_ping|tls/2ms"
       row[++nr]="Connect setup, one client, DTLS (ms)|setup|setup_ms|dtls"
       row[++nr]="Connect setup, one client, TLS only (ms)|setup|setup_ms|tls"
       row[++nr]="Connect setup, one client requesting DTLS, server offers none (ms)|setup|setup_ms|dtls-requested-not-offered"

@@ -16,7 +16,8 @@
 #   --server-only NAME   measure only rocserv or only ocserv (no ratios)
 #   --setup-reps N       one-client connects per mode (default 10)
 #   --sessions N         clients connected at once for memory/setup (default 100)
-#   --pings N            pings per RTT sample, 20 ms apart (default 50)
+#   --pings N            pings per sparse RTT sample, 20 ms apart (default 50)
+#   --pings-busy N       pings per busy RTT sample, 2 ms apart (default 500)
 #   --quiet-wait S       before each section wait up to S s for background load below
 #                        --max-load (default 60; 0 with --quick); measured either way
 #   --max-load PCT       background load (% of all CPUs, measured over 1 s while the
@@ -48,7 +49,8 @@
 #   tput      iperf3 TCP through the tunnel, client->LAN (up) and LAN->client (down),
 #             -P 1 and -P 4, for DTLS and for TLS only (--no-dtls); server CPU (% of a
 #             core, CPU-seconds per GB), openconnect CPU, machine load
-#   ping      RTT through the tunnel vs the same path routed without VPN (added RTT)
+#   ping      RTT through the tunnel vs the same path routed without VPN (added RTT), with
+#             pings 20 ms and 2 ms apart; server CPU per ping
 #   setup     one client: connect setup time (launch -> tun configured), teardown, server
 #             CPU per connect+disconnect; DTLS and TLS only
 #   sessions  N openconnect clients started at once: all-up time, PSS per session, idle CPU
@@ -75,14 +77,14 @@ REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/report.sh"
 
 REPS=1; ROUNDS=3; DUR=10; SECTIONS=tput,ping,setup,sessions,sessions-lg; ONLY=; SETUP_REPS=10; SESSIONS=100
-PINGS=50; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
+PINGS=50; PINGS_BUSY=500; QUIET_WAIT=60; MAX_LOAD=20; IDLE_S=10; OUT=
 ROCSERV=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv; OCSERV=/usr/sbin/ocserv
 LOADGEN=${CARGO_TARGET_DIR:-$REPO/target}/release/rocserv-loadgen
 LG_SESSIONS=1000; LG_BIG=10000; LG_BIG_OCSERV=0; LG_CONC=64; LG_HOLD=30; LG_BIG_HOLD=60; LG_DPD=20
 LG_NOFILE=200000; LG_SETTLE=600; LG_PER_PROC=8000; LG_BIG_SHARED=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) REPS=1; ROUNDS=1; DUR=3; PINGS=10; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
+    --quick) REPS=1; ROUNDS=1; DUR=3; PINGS=10; PINGS_BUSY=50; SETUP_REPS=3; SESSIONS=10; QUIET_WAIT=0; IDLE_S=3
            LG_SESSIONS=50; LG_BIG=0; LG_HOLD=5 ;;
     --reps) REPS=${2:?}; shift ;;
     --rounds) ROUNDS=${2:?}; shift ;;
@@ -92,6 +94,7 @@ while [ $# -gt 0 ]; do
     --setup-reps) SETUP_REPS=${2:?}; shift ;;
     --sessions) SESSIONS=${2:?}; shift ;;
     --pings) PINGS=${2:?}; shift ;;
+    --pings-busy) PINGS_BUSY=${2:?}; shift ;;
     --quiet-wait) QUIET_WAIT=${2:?}; shift ;;
     --max-load) MAX_LOAD=${2:?}; shift ;;
     --rocserv) ROCSERV=${2:?}; shift ;;
@@ -107,13 +110,13 @@ while [ $# -gt 0 ]; do
     --lg-big-hold) LG_BIG_HOLD=${2:?}; shift ;;
     --lg-dpd) LG_DPD=${2:?}; shift ;;
     --out) OUT=${2:?}; shift ;;
-    -h|--help) sed -n '2,67p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,69p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
 in_range() { if [ "${!1}" -lt "$2" ] || [ "${!1}" -gt "$3" ]; then die "$1 must be $2..$3"; fi; }
-for v in REPS ROUNDS DUR SETUP_REPS SESSIONS PINGS QUIET_WAIT MAX_LOAD LG_SESSIONS LG_BIG LG_CONC LG_HOLD LG_BIG_HOLD LG_DPD; do
+for v in REPS ROUNDS DUR SETUP_REPS SESSIONS PINGS PINGS_BUSY QUIET_WAIT MAX_LOAD LG_SESSIONS LG_BIG LG_CONC LG_HOLD LG_BIG_HOLD LG_DPD; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer (got '${!v}')"
 done
 in_range REPS 1 50
@@ -122,6 +125,7 @@ in_range DUR 1 300
 in_range SESSIONS 1 250   # openconnect processes; the pool is a /24
 in_range SETUP_REPS 1 100
 in_range PINGS 2 1000
+in_range PINGS_BUSY 2 5000
 in_range LG_SESSIONS 1 60000   # the sessions-lg pool is a /16
 in_range LG_BIG 0 60000
 in_range LG_CONC 1 10000

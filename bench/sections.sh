@@ -13,7 +13,7 @@ write_env() {
   echo "rocserv: $ROCSERV ($("$ROCSERV" --version 2>/dev/null | head -1 || echo '?'); built $(date -u -r "$ROCSERV" +%FT%TZ 2>/dev/null); sha256 $(sha256sum "$ROCSERV" 2>/dev/null | cut -c1-16); repo HEAD $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'))"
   echo "ocserv: $OCSERV ($(dpkg-query -W -f='${Version}' ocserv 2>/dev/null))"
   echo "openconnect: $(dpkg-query -W -f='${Version}' openconnect 2>/dev/null); iperf3: $(dpkg-query -W -f='${Version}' iperf3 2>/dev/null)"
-  echo "settings: servers=${SERVERS[*]} sections=$SECTIONS reps=$REPS rounds=$ROUNDS duration=${DUR}s(+1s omitted) pings=$PINGS setup_reps=$SETUP_REPS sessions=$SESSIONS quiet_wait=${QUIET_WAIT}s max_load=${MAX_LOAD}%"
+  echo "settings: servers=${SERVERS[*]} sections=$SECTIONS reps=$REPS rounds=$ROUNDS duration=${DUR}s(+1s omitted) pings=$PINGS/$PINGS_BUSY setup_reps=$SETUP_REPS sessions=$SESSIONS quiet_wait=${QUIET_WAIT}s max_load=${MAX_LOAD}%"
   has sessions-lg && echo "loadgen: $LOADGEN (sha256 $(sha256sum "$LOADGEN" 2>/dev/null | cut -c1-16)); lg_sessions=$LG_SESSIONS lg_big=$LG_BIG (ocserv too: $LG_BIG_OCSERV) concurrency=$LG_CONC hold=${LG_HOLD}s big_hold=${LG_BIG_HOLD}s dpd=${LG_DPD}s nofile=$(ulimit -n) pool=$LG_POOL_NET"
   echo "lab: $NS_CLI $CLI_IP -> $NS_SRV $SRV_IP:$PORT | $SRV_LAN_IP -> $NS_LAN $LAN_IP | pool $POOL_NET"
 }
@@ -46,11 +46,13 @@ connect_mode() {
   return 0
 }
 
-# ping_sample SRV SECTION VARIANT REP [PING_ARGS...]: median and min RTT to the LAN host
+# ping_sample SRV SECTION VARIANT REP COUNT INTERVAL_S: COUNT pings INTERVAL_S apart; median and
+# minimum RTT, loss, and (through a tunnel) the server's CPU per ping (both directions)
 ping_sample() {
-  local srv=$1 sec=$2 var=$3 rep=$4 out med mn loss
-  shift 4
-  out=$(ip netns exec "$NS_CLI" ping -n -c "$PINGS" -i 0.02 -W 1 -w $((PINGS / 10 + 10)) "$@" "$LAN_IP" 2>&1)
+  local srv=$1 sec=$2 var=$3 rep=$4 count=$5 ival=$6 out med mn loss spids c0 c1
+  spids=$(srv_pids); c0=$(cpu_ns $spids)
+  out=$(ip netns exec "$NS_CLI" ping -n -c "$count" -i "$ival" -W 1 -w $((count / 10 + 10)) "$LAN_IP" 2>&1)
+  c1=$(cpu_ns $spids)
   med=$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | median)
   mn=$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | sort -g | head -1)
   loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
@@ -58,7 +60,21 @@ ping_sample() {
   rec "$srv" "$sec" rtt_median_ms "$var" "$rep" "$med" ms
   rec "$srv" "$sec" rtt_min_ms "$var" "$rep" "${mn:-nan}" ms
   rec "$srv" "$sec" ping_loss_pct "$var" "$rep" "${loss:-100}" "%"
-  log "  $srv ping $var #$rep: median $med ms, min ${mn:-?} ms, loss ${loss:-?}%"
+  local cpu=""
+  if [[ $var != direct* ]]; then
+    cpu=$(awk -v a="$c0" -v b="$c1" -v n="$count" 'BEGIN{printf "%.1f", (b-a)/1000/n}')
+    rec "$srv" "$sec" cpu_server_us_per_ping "$var" "$rep" "$cpu" "us"
+    cpu=", server CPU ${cpu} us per ping"
+  fi
+  log "  $srv ping $var #$rep: median $med ms, min ${mn:-?} ms, loss ${loss:-?}%$cpu"
+}
+
+# ping_pair SRV VARIANT REP: the sparse sample (PINGS, 20 ms apart: every ping wakes an idle
+# machine) and the busy one (PINGS_BUSY, 2 ms apart: caches and CPUs stay warm), variant
+# VARIANT and VARIANT/2ms
+ping_pair() {
+  ping_sample "$1" ping "$2" "$3" "$PINGS" 0.02
+  ping_sample "$1" ping "$2/2ms" "$3" "$PINGS_BUSY" 0.002
 }
 
 # sec_ping SRV: the same path routed without VPN (baseline, measured right before), then
@@ -67,7 +83,7 @@ sec_ping() {
   local srv=$1 rep mode rc
   if ip -n "$NS_CLI" route add "$LAN_NET" via "$SRV_IP" dev "$IF_CS"; then
     DIRECT_ROUTE=1
-    for ((rep = 1; rep <= REPS; rep++)); do ping_sample "$srv" ping direct "$rep"; done
+    for ((rep = 1; rep <= REPS; rep++)); do ping_pair "$srv" direct "$rep"; done
     ip -n "$NS_CLI" route del "$LAN_NET" via "$SRV_IP" dev "$IF_CS"; DIRECT_ROUTE=0
   else
     fail "could not add the direct route"
@@ -76,7 +92,7 @@ sec_ping() {
     connect_mode "$srv" ping "$mode" rsbp0; rc=$?
     [ $rc = 0 ] || continue
     tunnel_ok rsbp0 || log "  WARNING: the route to $LAN_IP does not use rsbp0"
-    for ((rep = 1; rep <= REPS; rep++)); do ping_sample "$srv" ping "$mode" "$rep"; done
+    for ((rep = 1; rep <= REPS; rep++)); do ping_pair "$srv" "$mode" "$rep"; done
     oc_stop rsbp0
   done
 }
