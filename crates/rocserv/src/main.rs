@@ -22,6 +22,7 @@ mod tun;
 mod tun_port;
 mod tunnel;
 mod udp;
+mod udp_socket;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -299,7 +300,7 @@ async fn run(
     let (udp, dtls_ctx) = match udp_sockets.into_iter().next() {
         Some(sock) => {
             let local = sock.local_addr().ok();
-            let sock = match tokio::net::UdpSocket::from_std(sock) {
+            let sock = match udp_socket::DatagramSocket::from_std(sock) {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!("cannot use the UDP socket: {e}");

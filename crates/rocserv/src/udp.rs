@@ -11,8 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use rocserv_proto::dtls::{peek_client_hello, APP_ID_LEN};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+use crate::udp_socket::DatagramSocket;
 
 /// Per-session queue depth: datagrams beyond it are dropped (UDP semantics).
 const SESSION_QUEUE: usize = 512;
@@ -72,7 +73,7 @@ pub struct Drops {
 }
 
 pub struct UdpEndpoint {
-    pub sock: Arc<UdpSocket>,
+    pub sock: Arc<DatagramSocket>,
     routes: Mutex<Routes>,
     drops: Mutex<Drops>,
 }
@@ -128,7 +129,7 @@ impl UdpEndpoint {
         Ok(socks.into_iter().map(Into::into).collect())
     }
 
-    pub fn new(sock: UdpSocket) -> Arc<Self> {
+    pub fn new(sock: DatagramSocket) -> Arc<Self> {
         Arc::new(Self {
             sock: Arc::new(sock),
             routes: Mutex::new(Routes::default()),
@@ -284,7 +285,7 @@ mod tests {
     }
 
     async fn endpoint() -> Arc<UdpEndpoint> {
-        UdpEndpoint::new(UdpSocket::bind("127.0.0.1:0").await.unwrap())
+        UdpEndpoint::new(DatagramSocket::bind("127.0.0.1:0").unwrap())
     }
 
     #[tokio::test]

@@ -38,6 +38,6 @@ pub const MAX_PAYLOAD: usize = 16384;
 /// handshake flights are retransmitted by the timers).
 #[derive(Debug, Clone)]
 pub struct UdpTx {
-    pub sock: Arc<tokio::net::UdpSocket>,
+    pub sock: Arc<crate::udp_socket::DatagramSocket>,
     pub peer: SocketAddr,
 }

@@ -16,8 +16,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use crate::udp_socket::DatagramSocket;
 
 use super::UdpTx;
 
@@ -89,7 +88,7 @@ struct Train {
     count: usize,
     /// A datagram shorter than `seg` was added: it must be the last.
     closed: bool,
-    to: Option<(Arc<UdpSocket>, SocketAddr)>,
+    to: Option<(Arc<DatagramSocket>, SocketAddr)>,
     error: Option<io::Error>,
 }
 
@@ -141,7 +140,7 @@ impl Train {
     }
 }
 
-fn send_one(sock: &UdpSocket, peer: SocketAddr, dgram: &[u8]) -> io::Result<()> {
+fn send_one(sock: &DatagramSocket, peer: SocketAddr, dgram: &[u8]) -> io::Result<()> {
     match sock.try_send_to(dgram, peer) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -154,7 +153,7 @@ fn send_one(sock: &UdpSocket, peer: SocketAddr, dgram: &[u8]) -> io::Result<()> 
 
 /// Sends `count` datagrams held back to back in `buf`, each `seg` bytes but the last.
 fn send_train(
-    sock: &UdpSocket,
+    sock: &DatagramSocket,
     peer: SocketAddr,
     buf: &[u8],
     seg: usize,
@@ -181,7 +180,7 @@ fn send_train(
 }
 
 /// The datagrams of a train, one `sendto` each.
-fn send_each(sock: &UdpSocket, peer: SocketAddr, buf: &[u8], seg: usize) -> io::Result<()> {
+fn send_each(sock: &DatagramSocket, peer: SocketAddr, buf: &[u8], seg: usize) -> io::Result<()> {
     let mut first_error = None;
     for dgram in buf.chunks(seg.max(1)) {
         if let Err(e) = send_one(sock, peer, dgram) {
@@ -209,7 +208,12 @@ const _: () =
 
 /// One `sendmsg` with a `UDP_SEGMENT` control message: the kernel sends `buf` as datagrams of
 /// `seg` bytes (the last may be shorter).
-fn send_segmented(sock: &UdpSocket, peer: SocketAddr, buf: &[u8], seg: usize) -> io::Result<()> {
+fn send_segmented(
+    sock: &DatagramSocket,
+    peer: SocketAddr,
+    buf: &[u8],
+    seg: usize,
+) -> io::Result<()> {
     let seg = u16::try_from(seg).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // struct cmsghdr { size_t cmsg_len; int cmsg_level; int cmsg_type; } + the u16, padded.
     let mut control = [0u8; CMSG_U16_SPACE];
@@ -232,9 +236,7 @@ fn send_segmented(sock: &UdpSocket, peer: SocketAddr, buf: &[u8], seg: usize) ->
         .with_addr(&addr)
         .with_buffers(&iov)
         .with_control(&control);
-    let sent = sock.try_io(Interest::WRITABLE, || {
-        socket2::SockRef::from(sock).sendmsg(&msg, 0)
-    })?;
+    let sent = sock.try_sendmsg(&msg)?;
     if sent == buf.len() {
         Ok(())
     } else {

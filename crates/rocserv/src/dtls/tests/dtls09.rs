@@ -18,7 +18,7 @@ fn openssl_name(suite: Dtls09Suite) -> &'static str {
 async fn start(
     suite: Dtls09Suite,
     client_sid: [u8; 32],
-) -> (Arc<UdpSocket>, Association, Client, Vec<Seen>) {
+) -> (Arc<DatagramSocket>, Association, Client, Vec<Seen>) {
     let sock = server_socket().await;
     let session = match build_session(DTLS1_BAD_VER, suite.id(), &client_sid, &MASTER) {
         Ok(s) => s,

@@ -11,7 +11,7 @@ async fn start(
     suite: Legacy12Suite,
     client_sid: Option<[u8; 32]>,
     cipher: &str,
-) -> (Arc<UdpSocket>, Association, Client, Vec<Seen>) {
+) -> (Arc<DatagramSocket>, Association, Client, Vec<Seen>) {
     let ctx = contexts();
     let sock = server_socket().await;
     let session =

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use crate::udp_socket::DatagramSocket;
 
 use self::client::Client;
 use super::{Association, DtlsContexts, DtlsError, UdpTx};
@@ -22,14 +22,14 @@ fn contexts() -> DtlsContexts {
     }
 }
 
-async fn server_socket() -> Arc<UdpSocket> {
-    match UdpSocket::bind("127.0.0.1:0").await {
+async fn server_socket() -> Arc<DatagramSocket> {
+    match DatagramSocket::bind("127.0.0.1:0") {
         Ok(s) => Arc::new(s),
         Err(e) => panic!("bind: {e}"),
     }
 }
 
-fn local(sock: &UdpSocket) -> SocketAddr {
+fn local(sock: &DatagramSocket) -> SocketAddr {
     match sock.local_addr() {
         Ok(a) => a,
         Err(e) => panic!("local_addr: {e}"),
@@ -43,7 +43,7 @@ fn client_addr(c: &Client) -> SocketAddr {
     }
 }
 
-fn tx(sock: &Arc<UdpSocket>, peer: SocketAddr) -> UdpTx {
+fn tx(sock: &Arc<DatagramSocket>, peer: SocketAddr) -> UdpTx {
     UdpTx {
         sock: Arc::clone(sock),
         peer,
@@ -62,7 +62,7 @@ async fn psk_pair(
     server_key: [u8; 32],
     client_key: [u8; 32],
     app_id: Option<[u8; 32]>,
-) -> (Arc<UdpSocket>, Association, Client) {
+) -> (Arc<DatagramSocket>, Association, Client) {
     let ctx = contexts();
     let sock = server_socket().await;
     let client = self::client::psk_client(client_key, app_id, local(&sock));
@@ -75,7 +75,7 @@ async fn psk_pair(
 }
 
 /// Feeds every datagram that arrives within `wait` to `assoc`.
-async fn pump(assoc: &mut Association, sock: &UdpSocket, wait: Duration) -> Vec<Seen> {
+async fn pump(assoc: &mut Association, sock: &DatagramSocket, wait: Duration) -> Vec<Seen> {
     let mut seen = Vec::new();
     let mut buf = vec![0u8; 65536];
     while let Ok(Ok((n, from))) = tokio::time::timeout(wait, sock.recv_from(&mut buf)).await {
@@ -90,7 +90,11 @@ async fn pump(assoc: &mut Association, sock: &UdpSocket, wait: Duration) -> Vec<
 }
 
 /// Runs the handshake in lockstep; returns every server-side result.
-async fn handshake(assoc: &mut Association, sock: &UdpSocket, client: &mut Client) -> Vec<Seen> {
+async fn handshake(
+    assoc: &mut Association,
+    sock: &DatagramSocket,
+    client: &mut Client,
+) -> Vec<Seen> {
     let mut all = Vec::new();
     for _ in 0..8 {
         client.step();
@@ -107,7 +111,7 @@ async fn handshake(assoc: &mut Association, sock: &UdpSocket, client: &mut Clien
 }
 
 /// Client -> server and server -> client payloads after an established handshake.
-async fn exchange(assoc: &mut Association, sock: &UdpSocket, client: &mut Client) {
+async fn exchange(assoc: &mut Association, sock: &DatagramSocket, client: &mut Client) {
     let up: Vec<u8> = [0x00]
         .into_iter()
         .chain((0..1400u32).map(|i| i as u8))

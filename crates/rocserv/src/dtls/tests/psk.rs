@@ -9,7 +9,7 @@ const PSK_AEAD: [&str; 3] = [
     "PSK-CHACHA20-POLY1305",
 ];
 
-async fn established() -> (Arc<UdpSocket>, Association, Client) {
+async fn established() -> (Arc<DatagramSocket>, Association, Client) {
     let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, None).await;
     let seen = handshake(&mut assoc, &sock, &mut client).await;
     assert!(seen.iter().all(|s| s.result.is_ok()), "handshake errors");

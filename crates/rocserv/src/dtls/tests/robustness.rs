@@ -5,7 +5,7 @@ use super::*;
 
 const KEY: [u8; 32] = [0x17; 32];
 
-async fn established() -> (Arc<UdpSocket>, Association, Client) {
+async fn established() -> (Arc<DatagramSocket>, Association, Client) {
     let (sock, mut assoc, mut client) = psk_pair(KEY, KEY, None).await;
     let _ = handshake(&mut assoc, &sock, &mut client).await;
     assert!(client.done && assoc.is_established(), "{:?}", client.failed);

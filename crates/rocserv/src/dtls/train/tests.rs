@@ -5,24 +5,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use crate::udp_socket::DatagramSocket;
 
 use super::*;
 
-/// A bound socket whose write readiness the runtime has seen (as a long-running server's has):
-/// the `try_` sends of a socket fresh from `bind` report WouldBlock.
-async fn sock() -> Arc<UdpSocket> {
-    let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    s.writable().await.unwrap();
-    Arc::new(s)
+/// A bound socket; it sends at once (no write readiness to wait for).
+async fn sock() -> Arc<DatagramSocket> {
+    Arc::new(DatagramSocket::bind("127.0.0.1:0").unwrap())
 }
 
-fn addr(s: &UdpSocket) -> SocketAddr {
+fn addr(s: &DatagramSocket) -> SocketAddr {
     s.local_addr().unwrap()
 }
 
 /// Sends from `sock` to `to`'s address.
-fn tx_to(sock: &Arc<UdpSocket>, to: &UdpSocket) -> UdpTx {
+fn tx_to(sock: &Arc<DatagramSocket>, to: &DatagramSocket) -> UdpTx {
     UdpTx {
         sock: sock.clone(),
         peer: addr(to),
@@ -30,10 +27,11 @@ fn tx_to(sock: &Arc<UdpSocket>, to: &UdpSocket) -> UdpTx {
 }
 
 /// Every datagram that arrives at `rx` until it stays quiet for 200 ms.
-async fn received(rx: &UdpSocket) -> Vec<Vec<u8>> {
+async fn received(rx: &DatagramSocket) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     let mut buf = vec![0u8; 65536];
-    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), rx.recv(&mut buf)).await
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(200), rx.recv_from(&mut buf)).await
     {
         got.push(buf[..n].to_vec());
     }
@@ -84,8 +82,7 @@ async fn a_burst_delivers_the_same_datagrams_in_order() {
 async fn a_dual_stack_socket_sends_trains_to_an_ipv4_peer() {
     // The endpoint binds [::] when no udp-listen-host is set, and peers are kept as IPv4
     // addresses (`udp::normalise`): the kernel takes AF_INET destinations, GSO included.
-    let v6 = UdpSocket::bind("[::]:0").await.unwrap();
-    v6.writable().await.unwrap();
+    let v6 = DatagramSocket::bind("[::]:0").unwrap();
     let (v6, rx) = (Arc::new(v6), sock().await);
     let tx = tx_to(&v6, &rx);
     let sent = datagrams(&mixed_sizes());
@@ -138,7 +135,7 @@ async fn without_a_burst_each_datagram_leaves_at_once() {
     let tx = tx_to(&tx_sock, &rx);
     tx.send(b"one").unwrap();
     let mut buf = [0u8; 16];
-    let n = tokio::time::timeout(Duration::from_secs(2), rx.recv(&mut buf))
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), rx.recv_from(&mut buf))
         .await
         .unwrap()
         .unwrap();
