@@ -33,6 +33,11 @@ impl Channel {
         self.pending = true;
     }
 
+    /// Whether OpenSSL has taken the datagram loaded last (it reads a datagram whole).
+    pub(crate) fn drained(&self) -> bool {
+        !self.pending
+    }
+
     /// Forgets a datagram OpenSSL did not read (e.g. the association failed before reading it).
     pub(crate) fn discard(&mut self) {
         self.pending = false;

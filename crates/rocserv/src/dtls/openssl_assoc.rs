@@ -57,6 +57,7 @@ extern "C" {
     // libssl ≥ 1.1.1; not bound by openssl-sys.
     fn SSL_free_buffers(ssl: *mut openssl_sys::SSL) -> libc::c_int;
     fn SSL_alloc_buffers(ssl: *mut openssl_sys::SSL) -> libc::c_int;
+    fn SSL_has_pending(ssl: *const openssl_sys::SSL) -> libc::c_int;
 }
 
 thread_local! {
@@ -180,6 +181,14 @@ impl OpensslAssoc {
                         records += 1;
                         if let Some(payload) = plain.get(..n) {
                             deliver(payload);
+                        }
+                        // The datagram is taken and no record of it is left: another read would
+                        // only say WANT_READ (a pass through OpenSSL's record layer per datagram).
+                        // SAFETY: a live SSL owned by the stream; the call only reads its
+                        // record-layer state.
+                        let ssl = stream.ssl().as_ptr();
+                        if stream.get_ref().drained() && unsafe { SSL_has_pending(ssl) } == 0 {
+                            return Ok(records);
                         }
                     }
                     Err(e) => match e.code() {

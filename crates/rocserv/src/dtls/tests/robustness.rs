@@ -121,3 +121,24 @@ async fn records_from_a_new_address_authenticate_and_the_peer_can_move() {
     client.stream.get_mut().injected = Some(buf.get(..n).unwrap_or_default().to_vec());
     assert_eq!(client.recv_all(), vec![vec![0x04]]);
 }
+
+#[tokio::test]
+async fn every_record_of_a_datagram_is_delivered() {
+    // DTLS allows several records in one datagram; the association must not stop after the
+    // first one it delivers (it stops reading once the datagram is taken and none is left).
+    let (_sock, mut assoc, mut client) = established().await;
+    let from = client_addr(&client);
+    let (a, b, c) = (vec![0u8, 1, 1], vec![0u8, 2, 2, 2], vec![0u8, 3]);
+    let two = [capture(&mut client, &a), capture(&mut client, &b)].concat();
+    let (r, got) = feed(&mut assoc, &two, from);
+    assert_eq!((r.ok(), got), (Some(2), vec![a, b.clone()]));
+    // One record per datagram, as openconnect sends them, still one delivery each.
+    let one = capture(&mut client, &c);
+    let (r, got) = feed(&mut assoc, &one, from);
+    assert_eq!((r.ok(), got), (Some(1), vec![c]));
+    // A replayed record yields nothing and leaves the association usable.
+    assert_eq!(feed(&mut assoc, &one, from).1, Vec::<Vec<u8>>::new());
+    let again = capture(&mut client, &b);
+    let (r, got) = feed(&mut assoc, &again, from);
+    assert_eq!((r.ok(), got), (Some(1), vec![b]));
+}
