@@ -110,18 +110,21 @@ impl TunnelTimers {
     /// The earliest instant at which [`TunnelTimers::poll`] may return something other than
     /// `None` (an hour after the last receive when no timer is armed).
     pub fn next_deadline(&self) -> Instant {
-        let mut candidates: Vec<Option<Instant>> = vec![self.session_deadline];
-        if let Some((probe_after, dead_after)) = self.dpd_times() {
-            candidates.push(self.last_receive.checked_add(dead_after));
-            candidates.push(match self.last_dpd_sent {
-                None => self.last_receive.checked_add(probe_after),
-                Some(sent) => sent.checked_add(self.dpd),
-            });
-        }
-        if let Some(idle) = self.idle_timeout {
-            candidates.push(self.last_activity.checked_add(idle));
-        }
-        candidates
+        // Called twice per packet by the tunnel loop: a fixed array, no allocation.
+        let (dead, probe) = match self.dpd_times() {
+            Some((probe_after, dead_after)) => (
+                self.last_receive.checked_add(dead_after),
+                match self.last_dpd_sent {
+                    None => self.last_receive.checked_add(probe_after),
+                    Some(sent) => sent.checked_add(self.dpd),
+                },
+            ),
+            None => (None, None),
+        };
+        let idle = self
+            .idle_timeout
+            .and_then(|idle| self.last_activity.checked_add(idle));
+        [self.session_deadline, dead, probe, idle]
             .into_iter()
             .flatten()
             .min()
