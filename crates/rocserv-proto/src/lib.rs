@@ -16,6 +16,8 @@
 //! * [`timers`]: DPD, idle and session timeouts for one tunnel (§4.4, §7.3);
 //! * [`dtls`]: DTLS mode selection, reply parameters and the ClientHello peek (§5);
 //! * [`dtls09`]: the resumption-only DTLS 0.9 (`0x0100`) server, sans-IO (§5.3);
+//! * [`offload`]: the TUN device's virtio-net header and the cutting of its TSO/USO
+//!   super-packets into packets;
 //! * [`secret`]: redacting, zeroizing wrappers for credentials.
 //!
 //! The crate's `clippy.toml` forbids reading the clock and socket types (tests alone take one base
@@ -36,6 +38,7 @@ pub mod dtls;
 pub mod dtls09;
 pub mod http;
 pub mod mtu;
+pub mod offload;
 pub mod secret;
 pub mod timers;
 

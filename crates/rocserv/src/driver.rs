@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rocserv_proto::cstp::{self, DisconnectReason, FrameReader, PacketType};
+use rocserv_proto::offload::Segments;
 use rocserv_proto::timers::{self, TimerAction, TunnelTimers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
@@ -119,9 +120,18 @@ const MIN_PROBE: usize = 256;
 /// Most TUN packets sent per wake-up of the TUN branch: bounds how long the client's direction
 /// and the timers wait behind a busy download.
 const BURST_PACKETS: usize = 64;
-/// Most CSTP bytes queued in the TLS session before one flush: a few dozen records, one
-/// `writev`, well inside rustls' 64 KiB send-buffer limit (see [`queue_frame`]).
+/// No new device frame is read once this many CSTP bytes are queued in the TLS session: a few
+/// dozen records, one `writev`.
 const BURST_TLS_BYTES: usize = 32 * 1024;
+/// The TLS session's send-buffer limit: room for [`BURST_TLS_BYTES`] plus the packets of one
+/// more 64 KiB super-packet with their CSTP and TLS record overheads (see [`queue_frame`]).
+pub const TLS_BUFFER_LIMIT: usize = 160 * 1024;
+
+thread_local! {
+    /// The frame a burst reads from the device: up to a 64 KiB super-packet. One per worker
+    /// thread, not per tunnel (a burst is synchronous code between two awaits).
+    static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; crate::tun::MAX_FRAME]);
+}
 
 /// Initial capacity of the CSTP receive buffer: a few MTU-sized frames per read. It grows (up to
 /// one maximal frame) only if the client sends a larger frame; idle tunnels stay small.
@@ -195,6 +205,8 @@ impl Driver {
         stop: &mut watch::Receiver<Option<StopReason>>,
     ) -> EndReason {
         let mut reader = FrameReader::growable(RX_BUFFER);
+        // A burst may queue the packets of a whole super-packet before it flushes.
+        tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
         // TUN packets are read after a CSTP-header-sized gap, so the same buffer can carry the
         // 8-byte CSTP header or the 1-byte DTLS header in front of the packet. The port's largest
         // packet bounds what a read returns (an own device's MTU only ever goes down after
@@ -228,12 +240,11 @@ impl Driver {
                         self.on_datagram(d, tun).await;
                     }
                 }
-                r = tun.recv(tx.get_mut(cstp::HEADER_LEN..).unwrap_or_default()) => {
-                    let n = match r {
-                        Ok(n) => n,
-                        Err(e) => break EndReason::Io(e),
-                    };
-                    if let Err(e) = self.send_burst(&mut tx, n, tun, &mut tls).await {
+                r = tun.readable() => {
+                    if let Err(e) = r {
+                        break EndReason::Io(e);
+                    }
+                    if let Err(e) = self.send_burst(&mut tx, tun, &mut tls).await {
                         break EndReason::Io(e);
                     }
                 }
@@ -259,59 +270,77 @@ impl Driver {
         reason
     }
 
-    /// Sends the TUN packet held in `tx[HEADER_LEN..HEADER_LEN + first]`, then every packet the
-    /// device already holds (up to [`BURST_PACKETS`] and [`BURST_TLS_BYTES`]), without waiting
-    /// for more. Over DTLS the records leave in trains (one `sendmsg` with UDP GSO, see
-    /// [`crate::dtls::Burst`]); over TLS each packet is its own CSTP frame in its own TLS record
-    /// (openconnect reads exactly one frame per record), and all records are written to the
-    /// socket with one flush instead of one write per packet.
+    /// Sends the packets the device holds (up to [`BURST_PACKETS`] and [`BURST_TLS_BYTES`]),
+    /// without waiting for more. Over DTLS the records leave in trains (one `sendmsg` with UDP
+    /// GSO, see [`crate::dtls::Burst`]); over TLS each packet is its own CSTP frame in its own
+    /// TLS record (openconnect reads exactly one frame per record), and all records are written
+    /// to the socket with one flush instead of one write per packet.
     async fn send_burst(
         &mut self,
         tx: &mut [u8],
-        first: usize,
         tun: &mut TunPort,
         tls: &mut Tls,
     ) -> std::io::Result<()> {
-        if self.collect_burst(tx, first, tun, tls)? > 0 {
+        if self.collect_burst(tx, tun, tls)? > 0 {
             tls.flush().await?;
         }
         Ok(())
     }
 
-    /// The synchronous part of [`Self::send_burst`]: sends over DTLS, queues over TLS (without
-    /// I/O), and returns the number of bytes queued for TLS.
+    /// The synchronous part of [`Self::send_burst`]: reads frames from the device into this
+    /// thread's frame buffer, cuts super-packets into packets (each written to `tx` after a
+    /// CSTP-header-sized gap), sends over DTLS, queues over TLS (without I/O), and returns the
+    /// number of bytes queued for TLS. The limits are checked between frames: the packets of a
+    /// super-packet that was read all go (at most 64 KiB, within the TLS session's buffer
+    /// limit, see [`TLS_BUFFER_LIMIT`]).
     fn collect_burst(
         &mut self,
         tx: &mut [u8],
-        first: usize,
         tun: &mut TunPort,
         tls: &mut Tls,
     ) -> std::io::Result<usize> {
         let h = cstp::HEADER_LEN;
+        let vnet = tun.has_vnet_hdr();
         let burst = crate::dtls::Burst::start();
-        let mut n = first;
+        let mut packets = 0;
         let mut queued = 0;
-        let mut result = Ok(());
-        for _ in 0..BURST_PACKETS {
-            if let Some(frame) = self.route_packet(tx, n) {
-                if let Err(e) = queue_frame(tls, frame) {
-                    result = Err(e);
-                    break;
+        let result = FRAME.with_borrow_mut(|frame| {
+            while packets < BURST_PACKETS && queued < BURST_TLS_BYTES {
+                let n = match tun.try_recv(frame) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                };
+                let frame = frame.get(..n).unwrap_or_default();
+                let mut segments = if vnet {
+                    match Segments::with_vnet_hdr(frame) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TUN frame dropped");
+                            continue;
+                        }
+                    }
+                } else {
+                    Segments::plain(frame)
+                };
+                loop {
+                    let len = match segments.next_into(tx.get_mut(h..).unwrap_or_default()) {
+                        Ok(Some(len)) => len,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TUN packet dropped");
+                            break;
+                        }
+                    };
+                    packets += 1;
+                    if let Some(frame) = self.route_packet(tx, len) {
+                        queue_frame(tls, frame)?;
+                        queued += frame.len();
+                    }
                 }
-                queued += frame.len();
             }
-            if queued + tx.len() > BURST_TLS_BYTES {
-                break;
-            }
-            match tun.try_recv(tx.get_mut(h..).unwrap_or_default()) {
-                Ok(m) => n = m,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
+            Ok(())
+        });
         if let Err(e) = burst.finish() {
             self.dtls_send_failed(&e);
         }
@@ -647,9 +676,10 @@ pub async fn write_frame(tls: &mut Tls, frame: &[u8]) -> std::io::Result<()> {
 }
 
 /// Encrypts one frame into one TLS record queued in the TLS session, without I/O. Every caller
-/// flushes before it returns, and a burst queues at most [`BURST_TLS_BYTES`], far below the
-/// session's send-buffer limit, so the frame is never split over two records (which openconnect
-/// would take for a broken stream); should it not fit, the tunnel ends with an error instead.
+/// flushes before it returns, and a burst stops reading at [`BURST_TLS_BYTES`] (plus at most
+/// one 64 KiB super-packet), below the session's send-buffer limit ([`TLS_BUFFER_LIMIT`]), so
+/// the frame is never split over two records (which openconnect would take for a broken
+/// stream); should it not fit, the tunnel ends with an error instead.
 fn queue_frame(tls: &mut Tls, frame: &[u8]) -> std::io::Result<()> {
     let (_, conn) = tls.get_mut();
     let n = conn.writer().write(frame)?;

@@ -442,6 +442,7 @@ impl SharedTun {
             _reg: reg,
             queue,
             mtu,
+            held: None,
         }
     }
 }
@@ -474,6 +475,8 @@ pub struct SharedPort {
     /// The queue fd this session writes to (spreads sessions over the queues).
     queue: usize,
     mtu: u16,
+    /// A packet taken from `rx` by [`SharedPort::readable`], not yet read.
+    held: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for SharedPort {
@@ -487,17 +490,21 @@ impl fmt::Debug for SharedPort {
 }
 
 impl SharedPort {
-    /// The next packet for this session, copied into `buf` (truncated to it, as a device read
-    /// would be).
-    pub async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.rx.recv().await {
-            Some(pkt) => Ok(self.deliver(pkt, buf)),
-            None => Err(device_gone()),
+    /// Waits for the next packet for this session and holds it for [`SharedPort::try_recv`]
+    /// (cancel-safe: a packet taken from the queue is kept, not lost).
+    pub async fn readable(&mut self) -> io::Result<()> {
+        if self.held.is_none() {
+            self.held = Some(self.rx.recv().await.ok_or_else(device_gone)?);
         }
+        Ok(())
     }
 
-    /// A packet that is already queued for this session (`WouldBlock` when none is).
+    /// The held packet, or one that is already queued for this session (`WouldBlock` when
+    /// none is), copied into `buf` (truncated to it, as a device read would be).
     pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(pkt) = self.held.take() {
+            return Ok(self.deliver(pkt, buf));
+        }
         match self.rx.try_recv() {
             Ok(pkt) => Ok(self.deliver(pkt, buf)),
             Err(mpsc::error::TryRecvError::Empty) => Err(io::ErrorKind::WouldBlock.into()),
@@ -777,7 +784,10 @@ mod tests {
             let mut buf = vec![0u8; 2048];
             tokio::time::timeout(Duration::from_secs(5), async {
                 loop {
-                    let n = self.port.recv(&mut buf).await.unwrap();
+                    self.port.readable().await.unwrap();
+                    let Ok(n) = self.port.try_recv(&mut buf) else {
+                        continue;
+                    };
                     let p = &buf[..n];
                     if n >= 28 && p[9] == 17 && p[16..20] == self.peer.octets() {
                         return p[28..].to_vec();

@@ -22,6 +22,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
+use rocserv_proto::offload::VNET_HDR_LEN;
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::LinkUnspec;
 
@@ -184,6 +185,9 @@ pub struct Tun {
     dev: Option<tun_rs::AsyncDevice>,
     name: String,
     index: u32,
+    /// Opened with `IFF_VNET_HDR` and TCP (and, where the kernel has it, UDP) segmentation
+    /// offload: reads carry a virtio-net header and may be super-packets, writes need a header.
+    vnet_hdr: bool,
 }
 
 impl fmt::Debug for Tun {
@@ -205,14 +209,7 @@ impl Tun {
         let p = pattern.clone();
         // TUNSETIFF registers a network device under the RTNL lock: off the workers.
         let (dev, name, index) = tokio::task::spawn_blocking(move || {
-            let dev = tun_rs::DeviceBuilder::new()
-                .name(p.clone())
-                .packet_information(false)
-                .build_async()
-                .map_err(|source| TunError::Create {
-                    pattern: p.clone(),
-                    source,
-                })?;
+            let dev = build_device(&p)?;
             let name = dev.name().map_err(|source| TunError::Create {
                 pattern: p.clone(),
                 source,
@@ -228,10 +225,12 @@ impl Tun {
         })
         .await
         .map_err(|_| TunError::Cancelled { pattern })??;
+        let vnet_hdr = dev.tcp_gso();
         let tun = Tun {
             dev: Some(dev),
             name,
             index,
+            vnet_hdr,
         };
         let configured = async {
             tun.set_mtu(nl, cfg.mtu).await?;
@@ -275,20 +274,34 @@ impl Tun {
         self.index
     }
 
-    /// Reads one IP packet (no packet-information header) into `buf`. A packet longer than
-    /// `buf` is truncated by the kernel, so size `buf` for the MTU.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.dev()?.recv(buf).await
+    /// Whether reads start with a virtio-net header (see [`rocserv_proto::offload`]).
+    pub fn has_vnet_hdr(&self) -> bool {
+        self.vnet_hdr
     }
 
-    /// Reads one IP packet that is already waiting (`WouldBlock` when none is).
+    /// Waits until a read may find a frame (it can still say `WouldBlock`).
+    pub async fn readable(&self) -> io::Result<()> {
+        self.dev()?.readable().await
+    }
+
+    /// Reads one frame that is already waiting (`WouldBlock` when none is): the virtio-net
+    /// header and a packet or super-packet when [`Tun::has_vnet_hdr`], else one IP packet. A
+    /// frame longer than `buf` is truncated by the kernel: size `buf` for [`MAX_FRAME`].
     pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.dev()?.try_recv(buf)
     }
 
-    /// Writes one IP packet.
+    /// Writes one IP packet (behind an all-zero virtio-net header, "no offload", when the
+    /// device has one); returns the packet bytes written.
     pub async fn send(&self, pkt: &[u8]) -> io::Result<usize> {
-        self.dev()?.send(pkt).await
+        let dev = self.dev()?;
+        if self.vnet_hdr {
+            let parts = [io::IoSlice::new(&NO_OFFLOAD), io::IoSlice::new(pkt)];
+            let n = dev.send_vectored(&parts).await?;
+            Ok(n.saturating_sub(NO_OFFLOAD.len()))
+        } else {
+            dev.send(pkt).await
+        }
     }
 
     /// Changes the link MTU (after MTU negotiation with the client).
@@ -321,6 +334,34 @@ impl Tun {
     fn nl_error(&self, op: String, source: rtnetlink::Error) -> TunError {
         nl_error(&self.name, op, source)
     }
+}
+
+/// The largest frame a read can return: a 64 KiB super-packet behind its virtio-net header.
+pub const MAX_FRAME: usize = VNET_HDR_LEN + 65_536;
+
+/// The virtio-net header of every packet the server writes: no segmentation, checksum complete.
+const NO_OFFLOAD: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+
+/// Opens the device (`IFF_TUN | IFF_NO_PI`) with `IFF_VNET_HDR` and segmentation offloads, so
+/// that a TCP sender's large writes reach the server as one super-packet each; without them if
+/// the kernel refuses (the device then reads one packet per call, as before).
+fn build_device(pattern: &str) -> Result<tun_rs::AsyncDevice, TunError> {
+    let build = |offload: bool| {
+        tun_rs::DeviceBuilder::new()
+            .name(pattern.to_owned())
+            .packet_information(false)
+            .offload(offload)
+            .build_async()
+    };
+    build(true)
+        .or_else(|e| {
+            tracing::debug!(pattern, error = %e, "TUN offloads unavailable; one packet per read");
+            build(false)
+        })
+        .map_err(|source| TunError::Create {
+            pattern: pattern.to_owned(),
+            source,
+        })
 }
 
 impl Drop for Tun {
@@ -375,6 +416,7 @@ pub(crate) fn check_base_name(name: &str) -> Result<(), TunError> {
 pub(crate) mod tests {
     use super::*;
     use futures::TryStreamExt;
+    use rocserv_proto::offload::Segments;
     use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
     use rtnetlink::packet_route::AddressFamily;
     use std::time::Duration;
@@ -578,19 +620,8 @@ pub(crate) mod tests {
             let sock = tokio::net::UdpSocket::bind((local, 0)).await.unwrap();
             let port = sock.local_addr().unwrap().port();
             sock.send_to(b"to-client", (peer, 9)).await.unwrap();
-            let mut buf = vec![0u8; 2048];
-            let pkt = tokio::time::timeout(Duration::from_secs(5), async {
-                loop {
-                    let n = tun.recv(&mut buf).await.unwrap();
-                    let p = &buf[..n];
-                    // skip anything that is not our IPv4/UDP datagram
-                    if n >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[16..20] == peer.octets() {
-                        return p.to_vec();
-                    }
-                }
-            })
-            .await
-            .expect("no packet came out of the tun");
+            let pkt = udp_packets_to(&tun, peer, 1).await.0.remove(0);
+            assert_udp_checksum(&pkt);
             assert_eq!(&pkt[12..16], &local.octets());
             assert_eq!(&pkt[22..24], &9u16.to_be_bytes());
             assert_eq!(&pkt[28..], b"to-client");
@@ -598,6 +629,7 @@ pub(crate) mod tests {
             // Client -> host: a packet written to the tun reaches the socket.
             let pkt = udp_packet(peer, 4000, local, port, b"from-client");
             assert_eq!(tun.send(&pkt).await.unwrap(), pkt.len());
+            let mut buf = vec![0u8; 2048];
             let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
                 .await
                 .expect("the packet written to the tun was not delivered")
@@ -628,6 +660,105 @@ pub(crate) mod tests {
             assert_eq!(link_state(&nl, i2).await, None);
             let tun3 = Tun::create(&cfg, &nl).await.unwrap();
             assert_eq!(tun3.name(), "rtst0");
+        });
+    }
+
+    /// The next `want` IPv4/UDP packets to `peer` read from `tun` (anything else the kernel
+    /// sends is skipped), cut from super-packets where the device has offloads, and the number
+    /// of device reads they took.
+    async fn udp_packets_to(tun: &Tun, peer: Ipv4Addr, want: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut frame = vec![0u8; MAX_FRAME];
+        let mut pkt = vec![0u8; 2048];
+        let mut got = Vec::new();
+        let mut reads = 0;
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while got.len() < want {
+                tun.readable().await.unwrap();
+                let Ok(n) = tun.try_recv(&mut frame) else {
+                    continue;
+                };
+                let mut segs = if tun.has_vnet_hdr() {
+                    Segments::with_vnet_hdr(&frame[..n]).unwrap()
+                } else {
+                    Segments::plain(&frame[..n])
+                };
+                let mut ours = false;
+                while let Some(m) = segs.next_into(&mut pkt).unwrap() {
+                    let p = &pkt[..m];
+                    if m >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[16..20] == peer.octets() {
+                        got.push(p.to_vec());
+                        ours = true;
+                    }
+                }
+                reads += usize::from(ours);
+            }
+        })
+        .await
+        .expect("no packet came out of the tun");
+        (got, reads)
+    }
+
+    /// The IPv4 header and UDP checksums of `pkt` verify.
+    fn assert_udp_checksum(pkt: &[u8]) {
+        use rocserv_proto::offload::{fold, sum_bytes};
+        assert_eq!(
+            fold(sum_bytes(0, &pkt[..20])),
+            0xffff,
+            "IPv4 header checksum"
+        );
+        let udp_len = pkt.len() - 20;
+        let pseudo = sum_bytes(17 + udp_len as u64, &pkt[12..20]);
+        assert_eq!(fold(sum_bytes(pseudo, &pkt[20..])), 0xffff, "UDP checksum");
+        assert_eq!(usize::from(u16::from_be_bytes([pkt[24], pkt[25]])), udp_len);
+    }
+
+    /// A UDP GSO send of 5 segments towards the client leaves the device in one read (USO) and
+    /// comes out as the 5 datagrams, checksums complete, a receiver could have got without
+    /// offloads.
+    #[test]
+    fn udp_super_packet_is_read_once_and_cut() {
+        in_fresh_netns(|| async {
+            let nl = Netlink::new().unwrap();
+            let local = Ipv4Addr::new(10, 97, 0, 1);
+            let peer = Ipv4Addr::new(10, 97, 0, 2);
+            let cfg = TunConfig {
+                base_name: "ruso",
+                local,
+                peer,
+                mtu: 1400,
+            };
+            let tun = Tun::create(&cfg, &nl).await.unwrap();
+            assert!(tun.has_vnet_hdr(), "offloads refused by this kernel");
+            let sock = std::net::UdpSocket::bind((local, 0)).unwrap();
+            let seg: libc::c_int = 1000;
+            // SAFETY: a live socket, an int option of the right size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    std::os::fd::AsRawFd::as_raw_fd(&sock),
+                    libc::SOL_UDP,
+                    libc::UDP_SEGMENT,
+                    (&seg as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(rc, 0, "UDP_SEGMENT: {}", io::Error::last_os_error());
+            let data: Vec<u8> = (0..4500u32).map(|i| (i % 251) as u8).collect();
+            sock.send_to(&data, (peer, 9)).unwrap();
+            let (pkts, reads) = udp_packets_to(&tun, peer, 5).await;
+            let mut joined = Vec::new();
+            for p in &pkts {
+                assert_udp_checksum(p);
+                joined.extend_from_slice(&p[28..]);
+            }
+            assert_eq!(
+                pkts.iter().map(Vec::len).collect::<Vec<_>>(),
+                [1028, 1028, 1028, 1028, 528]
+            );
+            assert_eq!(joined, data);
+            // Linux >= 6.2 has USO on TUN; older kernels cut before the device.
+            if tun.dev().unwrap().udp_gso() {
+                assert_eq!(reads, 1, "the five datagrams should have come in one read");
+            }
         });
     }
 

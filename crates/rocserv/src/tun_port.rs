@@ -17,16 +17,25 @@ pub enum TunPort {
 }
 
 impl TunPort {
-    /// Reads the next packet for the client into `buf` (truncated to it).
-    pub async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Waits until [`TunPort::try_recv`] may find a frame (it can still say `WouldBlock`).
+    pub async fn readable(&mut self) -> io::Result<()> {
         match self {
-            TunPort::Own { tun, .. } => tun.recv(buf).await,
-            TunPort::Shared(port) => port.recv(buf).await,
+            TunPort::Own { tun, .. } => tun.readable().await,
+            TunPort::Shared(port) => port.readable().await,
         }
     }
 
-    /// Reads a packet that is already waiting, without waiting for one (`WouldBlock` when none
-    /// is).
+    /// Whether frames start with a virtio-net header and may be super-packets (read them with
+    /// [`rocserv_proto::offload::Segments::with_vnet_hdr`], else with `Segments::plain`).
+    pub fn has_vnet_hdr(&self) -> bool {
+        match self {
+            TunPort::Own { tun, .. } => tun.has_vnet_hdr(),
+            TunPort::Shared(_) => false,
+        }
+    }
+
+    /// Reads a frame that is already waiting, without waiting for one (`WouldBlock` when none
+    /// is). Size `buf` for [`crate::tun::MAX_FRAME`].
     pub fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             TunPort::Own { tun, .. } => tun.try_recv(buf),
@@ -51,8 +60,8 @@ impl TunPort {
         }
     }
 
-    /// The largest packet a [`TunPort::recv`] can return: the own device's MTU at creation, or
-    /// the shared device's MTU (which may exceed the session's).
+    /// The largest packet a frame can carry once cut into packets: the own device's MTU at
+    /// creation, or the shared device's MTU (which may exceed the session's).
     pub fn max_packet(&self) -> u16 {
         match self {
             TunPort::Own { mtu, .. } => *mtu,
