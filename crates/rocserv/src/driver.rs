@@ -17,7 +17,7 @@ use crate::dtls::Association;
 use crate::http_conn::Tls;
 use crate::sessions::StopReason;
 use crate::tun::Netlink;
-use crate::tun_port::TunPort;
+use crate::tun_port::{self, TunPort, TunSink};
 use crate::udp::{Datagram, Registration};
 
 #[cfg(test)]
@@ -116,6 +116,10 @@ const PROBE_SETTLE: Duration = Duration::from_secs(2);
 const MIN_TX_PACKET: usize = 1500;
 /// Probes smaller than this are ordinary DPDs, not MTU probes.
 const MIN_PROBE: usize = 256;
+
+/// Most datagrams handled per wake-up of the DTLS branch (the first and those already queued
+/// behind it): bounds how long the other directions and the timers wait behind a busy upload.
+const DATAGRAM_BATCH: usize = 64;
 
 /// Most TUN packets sent per wake-up of the TUN branch: bounds how long the client's direction
 /// and the timers wait behind a busy download.
@@ -237,7 +241,7 @@ impl Driver {
                 }
                 d = dtls_rx => {
                     if let Some(d) = d {
-                        self.on_datagram(d, tun).await;
+                        self.on_datagrams(d, tun);
                     }
                 }
                 r = tun.readable() => {
@@ -384,7 +388,24 @@ impl Driver {
         tx.get(..h + n)
     }
 
-    async fn on_datagram(&mut self, d: Datagram, tun: &TunPort) {
+    /// Handles `first` and the datagrams already queued behind it (up to [`DATAGRAM_BATCH`]) in
+    /// one synchronous batch, so that the client's packets they carry can leave in runs (see
+    /// [`tun_port::with_sink`]).
+    fn on_datagrams(&mut self, first: Datagram, tun: &TunPort) {
+        tun_port::with_sink(tun, |sink| {
+            let mut next = Some(first);
+            let mut handled = 0;
+            while let Some(d) = next.take() {
+                self.on_datagram(d, sink);
+                handled += 1;
+                if handled < DATAGRAM_BATCH {
+                    next = self.dtls.as_mut().and_then(|st| st.ch.rx.try_recv().ok());
+                }
+            }
+        });
+    }
+
+    fn on_datagram(&mut self, d: Datagram, sink: &mut TunSink<'_>) {
         let now = Instant::now();
         let Some(st) = self.dtls.as_mut() else { return };
         if d.hello {
@@ -459,11 +480,11 @@ impl Driver {
             }
             self.timers.on_receive(now);
         }
-        self.handle_dtls_payloads(tun, now).await;
+        self.handle_dtls_payloads(sink, now);
     }
 
     /// Acts on the payloads decrypted from one datagram (type byte + data), held in `arena`.
-    async fn handle_dtls_payloads(&mut self, tun: &TunPort, now: Instant) {
+    fn handle_dtls_payloads(&mut self, sink: &mut TunSink<'_>, now: Instant) {
         let mut start = 0;
         for i in 0..self.spans.len() {
             let Some(&end) = self.spans.get(i) else { break };
@@ -485,9 +506,7 @@ impl Driver {
                         self.timers.on_data_activity(now);
                     }
                     self.stats.bytes_in += body.len() as u64;
-                    if let Err(e) = tun.send(body).await {
-                        tracing::debug!(error = %e, "TUN write failed; packet dropped");
-                    }
+                    sink.push(body);
                 }
                 PacketType::DpdReq => {
                     let Some(st) = self.dtls.as_mut() else {
@@ -601,7 +620,9 @@ impl Driver {
         }
     }
 
-    /// Handles every complete CSTP frame in the buffer. Returns Some when the tunnel must end.
+    /// Handles every complete CSTP frame in the buffer: the client's packets in one
+    /// synchronous batch (so that they can leave in runs, see [`tun_port::with_sink`]), the DPD
+    /// answers queued and flushed once at the end. Returns Some when the tunnel must end.
     async fn drain_frames(
         &mut self,
         reader: &mut FrameReader,
@@ -609,6 +630,29 @@ impl Driver {
         tls: &mut Tls,
         ctl: &mut Vec<u8>,
         now: Instant,
+    ) -> Option<EndReason> {
+        let mut answered = false;
+        let end = tun_port::with_sink(tun, |sink| {
+            self.take_frames(reader, sink, tls, ctl, now, &mut answered)
+        });
+        if answered {
+            if let Err(e) = tls.flush().await {
+                return end.or(Some(EndReason::Io(e)));
+            }
+        }
+        end
+    }
+
+    /// The synchronous part of [`Self::drain_frames`]; sets `answered` when a DPD answer was
+    /// queued in the TLS session.
+    fn take_frames(
+        &mut self,
+        reader: &mut FrameReader,
+        sink: &mut TunSink<'_>,
+        tls: &mut Tls,
+        ctl: &mut Vec<u8>,
+        now: Instant,
+        answered: &mut bool,
     ) -> Option<EndReason> {
         loop {
             let frame = match reader.next_frame() {
@@ -633,17 +677,16 @@ impl Driver {
                         self.timers.on_data_activity(now);
                     }
                     self.stats.bytes_in += pkt.len() as u64;
-                    if let Err(e) = tun.send(pkt).await {
-                        tracing::debug!(error = %e, "TUN write failed; packet dropped");
-                    }
+                    sink.push(pkt);
                 }
                 PacketType::DpdReq => {
                     // Answer with the same payload.
                     ctl.clear();
                     let _ = cstp::write_frame(ctl, PacketType::DpdResp, frame.payload);
-                    if let Err(e) = write_frame(tls, ctl).await {
+                    if let Err(e) = queue_frame(tls, ctl) {
                         return Some(EndReason::Io(e));
                     }
+                    *answered = true;
                 }
                 PacketType::DpdResp | PacketType::Keepalive => {}
                 PacketType::Disconnect => {

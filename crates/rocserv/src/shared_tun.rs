@@ -523,8 +523,8 @@ impl SharedPort {
     }
 
     /// Writes a client's packet to the shared device if its source is the client's address;
-    /// other packets are dropped and counted.
-    pub async fn send(&self, pkt: &[u8]) -> io::Result<()> {
+    /// other packets are dropped and counted. Non-blocking, as a TUN write is.
+    pub fn send(&self, pkt: &[u8]) -> io::Result<()> {
         if let Err(why) = check_source(pkt, self.addr) {
             self.tun.table.spoofed(why);
             return Ok(());
@@ -535,7 +535,7 @@ impl SharedPort {
             .get(self.queue)
             .or_else(|| self.tun.queues.first())
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        dev.send(pkt).await?;
+        crate::tun::write_parts(dev, &[io::IoSlice::new(pkt)])?;
         Ok(())
     }
 
@@ -732,9 +732,9 @@ mod tests {
 
             // Client -> host: from its own address it is delivered; from another it is not.
             let spoofed = udp_packet(b, 4001, local, port, b"spoofed");
-            port_a.port.send(&spoofed).await.unwrap();
+            port_a.port.send(&spoofed).unwrap();
             let genuine = udp_packet(a, 4000, local, port, b"from-a");
-            port_a.port.send(&genuine).await.unwrap();
+            port_a.port.send(&genuine).unwrap();
             let mut buf = vec![0u8; 2048];
             let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
                 .await

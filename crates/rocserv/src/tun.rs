@@ -291,16 +291,22 @@ impl Tun {
         self.dev()?.try_recv(buf)
     }
 
-    /// Writes one IP packet (behind an all-zero virtio-net header, "no offload", when the
-    /// device has one); returns the packet bytes written.
-    pub async fn send(&self, pkt: &[u8]) -> io::Result<usize> {
+    /// Writes one frame: `pkt` behind the virtio-net header `hdr` when the device has one
+    /// (all zero: one packet as it is; or a super-packet for the kernel to cut), else `pkt`
+    /// alone (then `hdr` must ask for nothing). A TUN write does not wait for room, so this
+    /// is a plain non-blocking system call; returns the packet bytes written.
+    pub fn write(&self, hdr: &[u8; VNET_HDR_LEN], pkt: &[u8]) -> io::Result<usize> {
         let dev = self.dev()?;
         if self.vnet_hdr {
-            let parts = [io::IoSlice::new(&NO_OFFLOAD), io::IoSlice::new(pkt)];
-            let n = dev.send_vectored(&parts).await?;
-            Ok(n.saturating_sub(NO_OFFLOAD.len()))
+            let n = write_parts(dev, &[io::IoSlice::new(hdr), io::IoSlice::new(pkt)])?;
+            Ok(n.saturating_sub(VNET_HDR_LEN))
+        } else if hdr == &NO_OFFLOAD {
+            write_parts(dev, &[io::IoSlice::new(pkt)])
         } else {
-            dev.send(pkt).await
+            Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "offload requested from a device without a virtio-net header",
+            ))
         }
     }
 
@@ -339,8 +345,22 @@ impl Tun {
 /// The largest frame a read can return: a 64 KiB super-packet behind its virtio-net header.
 pub const MAX_FRAME: usize = VNET_HDR_LEN + 65_536;
 
-/// The virtio-net header of every packet the server writes: no segmentation, checksum complete.
-const NO_OFFLOAD: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+/// The virtio-net header of a packet written as it is: no segmentation, checksum complete.
+pub const NO_OFFLOAD: [u8; VNET_HDR_LEN] = rocserv_proto::offload::PLAIN;
+
+/// One `writev` of `parts` to the (non-blocking) device: one packet.
+pub(crate) fn write_parts(
+    dev: &tun_rs::AsyncDevice,
+    parts: &[io::IoSlice<'_>],
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let count = libc::c_int::try_from(parts.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the descriptor is owned by `dev`, alive for the call; `IoSlice` is ABI-compatible
+    // with `struct iovec` and `parts` outlives the call.
+    let n = unsafe { libc::writev(dev.as_raw_fd(), parts.as_ptr().cast(), count) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
 
 /// Opens the device (`IFF_TUN | IFF_NO_PI`) with `IFF_VNET_HDR` and segmentation offloads, so
 /// that a TCP sender's large writes reach the server as one super-packet each; without them if
@@ -413,10 +433,14 @@ pub(crate) fn check_base_name(name: &str) -> Result<(), TunError> {
 }
 
 #[cfg(test)]
+#[path = "tun_offload_tests.rs"]
+mod offload_tests;
+
+#[cfg(test)]
 pub(crate) mod tests {
+    use super::offload_tests::{assert_udp_checksum, udp_packets_to};
     use super::*;
     use futures::TryStreamExt;
-    use rocserv_proto::offload::Segments;
     use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags};
     use rtnetlink::packet_route::AddressFamily;
     use std::time::Duration;
@@ -628,7 +652,7 @@ pub(crate) mod tests {
 
             // Client -> host: a packet written to the tun reaches the socket.
             let pkt = udp_packet(peer, 4000, local, port, b"from-client");
-            assert_eq!(tun.send(&pkt).await.unwrap(), pkt.len());
+            assert_eq!(tun.write(&NO_OFFLOAD, &pkt).unwrap(), pkt.len());
             let mut buf = vec![0u8; 2048];
             let (n, from) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
                 .await
@@ -660,105 +684,6 @@ pub(crate) mod tests {
             assert_eq!(link_state(&nl, i2).await, None);
             let tun3 = Tun::create(&cfg, &nl).await.unwrap();
             assert_eq!(tun3.name(), "rtst0");
-        });
-    }
-
-    /// The next `want` IPv4/UDP packets to `peer` read from `tun` (anything else the kernel
-    /// sends is skipped), cut from super-packets where the device has offloads, and the number
-    /// of device reads they took.
-    async fn udp_packets_to(tun: &Tun, peer: Ipv4Addr, want: usize) -> (Vec<Vec<u8>>, usize) {
-        let mut frame = vec![0u8; MAX_FRAME];
-        let mut pkt = vec![0u8; 2048];
-        let mut got = Vec::new();
-        let mut reads = 0;
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while got.len() < want {
-                tun.readable().await.unwrap();
-                let Ok(n) = tun.try_recv(&mut frame) else {
-                    continue;
-                };
-                let mut segs = if tun.has_vnet_hdr() {
-                    Segments::with_vnet_hdr(&frame[..n]).unwrap()
-                } else {
-                    Segments::plain(&frame[..n])
-                };
-                let mut ours = false;
-                while let Some(m) = segs.next_into(&mut pkt).unwrap() {
-                    let p = &pkt[..m];
-                    if m >= 28 && p[0] >> 4 == 4 && p[9] == 17 && p[16..20] == peer.octets() {
-                        got.push(p.to_vec());
-                        ours = true;
-                    }
-                }
-                reads += usize::from(ours);
-            }
-        })
-        .await
-        .expect("no packet came out of the tun");
-        (got, reads)
-    }
-
-    /// The IPv4 header and UDP checksums of `pkt` verify.
-    fn assert_udp_checksum(pkt: &[u8]) {
-        use rocserv_proto::offload::{fold, sum_bytes};
-        assert_eq!(
-            fold(sum_bytes(0, &pkt[..20])),
-            0xffff,
-            "IPv4 header checksum"
-        );
-        let udp_len = pkt.len() - 20;
-        let pseudo = sum_bytes(17 + udp_len as u64, &pkt[12..20]);
-        assert_eq!(fold(sum_bytes(pseudo, &pkt[20..])), 0xffff, "UDP checksum");
-        assert_eq!(usize::from(u16::from_be_bytes([pkt[24], pkt[25]])), udp_len);
-    }
-
-    /// A UDP GSO send of 5 segments towards the client leaves the device in one read (USO) and
-    /// comes out as the 5 datagrams, checksums complete, a receiver could have got without
-    /// offloads.
-    #[test]
-    fn udp_super_packet_is_read_once_and_cut() {
-        in_fresh_netns(|| async {
-            let nl = Netlink::new().unwrap();
-            let local = Ipv4Addr::new(10, 97, 0, 1);
-            let peer = Ipv4Addr::new(10, 97, 0, 2);
-            let cfg = TunConfig {
-                base_name: "ruso",
-                local,
-                peer,
-                mtu: 1400,
-            };
-            let tun = Tun::create(&cfg, &nl).await.unwrap();
-            assert!(tun.has_vnet_hdr(), "offloads refused by this kernel");
-            let sock = std::net::UdpSocket::bind((local, 0)).unwrap();
-            let seg: libc::c_int = 1000;
-            // SAFETY: a live socket, an int option of the right size.
-            let rc = unsafe {
-                libc::setsockopt(
-                    std::os::fd::AsRawFd::as_raw_fd(&sock),
-                    libc::SOL_UDP,
-                    libc::UDP_SEGMENT,
-                    (&seg as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(rc, 0, "UDP_SEGMENT: {}", io::Error::last_os_error());
-            let data: Vec<u8> = (0..4500u32).map(|i| (i % 251) as u8).collect();
-            sock.send_to(&data, (peer, 9)).unwrap();
-            let (pkts, reads) = udp_packets_to(&tun, peer, 5).await;
-            let mut joined = Vec::new();
-            for p in &pkts {
-                assert_udp_checksum(p);
-                joined.extend_from_slice(&p[28..]);
-            }
-            assert_eq!(
-                pkts.iter().map(Vec::len).collect::<Vec<_>>(),
-                [1028, 1028, 1028, 1028, 528]
-            );
-            assert_eq!(joined, data);
-            // Linux >= 6.2 has USO on TUN; older kernels cut before the device.
-            if tun.dev().unwrap().udp_gso() {
-                assert_eq!(reads, 1, "the five datagrams should have come in one read");
-            }
         });
     }
 

@@ -2,7 +2,10 @@
 //! default, as ocserv), or its port on the shared device (`shared-tun`, see
 //! [`crate::shared_tun`]).
 
+use std::cell::RefCell;
 use std::io;
+
+use rocserv_proto::offload::{Coalescer, VNET_HDR_LEN};
 
 use crate::shared_tun::SharedPort;
 use crate::tun::{Netlink, Tun, TunError};
@@ -43,12 +46,12 @@ impl TunPort {
         }
     }
 
-    /// Writes a packet from the client. On the shared device, a packet whose source is not the
-    /// client's address is dropped (and counted) instead.
-    pub async fn send(&self, pkt: &[u8]) -> io::Result<()> {
+    /// Writes one frame (see [`crate::tun::Tun::write`]); on the shared device, only plain
+    /// packets whose source is the client's address (others are dropped and counted).
+    fn write(&self, hdr: &[u8; VNET_HDR_LEN], pkt: &[u8]) -> io::Result<()> {
         match self {
-            TunPort::Own { tun, .. } => tun.send(pkt).await.map(drop),
-            TunPort::Shared(port) => port.send(pkt).await,
+            TunPort::Own { tun, .. } => tun.write(hdr, pkt).map(drop),
+            TunPort::Shared(port) => port.send(pkt),
         }
     }
 
@@ -97,5 +100,66 @@ impl TunPort {
             TunPort::Own { tun, .. } => tun.name(),
             TunPort::Shared(port) => port.name(),
         }
+    }
+}
+
+thread_local! {
+    /// The coalescer of this thread's [`with_sink`] (one 64 KiB run buffer per worker thread,
+    /// not per tunnel).
+    static COALESCER: RefCell<Coalescer> = RefCell::new(Coalescer::new());
+}
+
+/// Where a tunnel writes its client's packets during one synchronous batch (see
+/// [`with_sink`]).
+pub struct TunSink<'a> {
+    tun: &'a TunPort,
+    /// Joins runs of TCP segments when the device takes super-packets.
+    coalescer: Option<&'a mut Coalescer>,
+}
+
+impl TunSink<'_> {
+    /// Writes (or holds, to join it with the next ones) one packet from the client. A failed
+    /// write drops the packet, as a full queue would.
+    pub fn push(&mut self, pkt: &[u8]) {
+        let tun = self.tun;
+        match self.coalescer.as_deref_mut() {
+            Some(c) => c.push(pkt, &mut |hdr, p| write_or_drop(tun, hdr, p)),
+            None => write_or_drop(tun, &rocserv_proto::offload::PLAIN, pkt),
+        }
+    }
+}
+
+/// Runs `f`, a synchronous batch of work that writes the client's packets to `tun` through the
+/// [`TunSink`] it is given, and writes what is still held when it returns. Where the device
+/// takes super-packets, consecutive TCP segments of one flow leave as one (see
+/// [`Coalescer`]): one trip through the host's forwarding and the receiver's TCP stack instead
+/// of one per segment. The batch is synchronous so that nothing held can outlive it, move to
+/// another thread or mix with another tunnel's packets.
+pub fn with_sink<R>(tun: &TunPort, f: impl FnOnce(&mut TunSink<'_>) -> R) -> R {
+    if !tun.has_vnet_hdr() {
+        return f(&mut TunSink {
+            tun,
+            coalescer: None,
+        });
+    }
+    COALESCER.with(|cell| {
+        // A nested batch (never done today) writes its packets as they come.
+        let mut guard = cell.try_borrow_mut().ok();
+        let mut sink = TunSink {
+            tun,
+            coalescer: guard.as_deref_mut(),
+        };
+        let r = f(&mut sink);
+        if let Some(c) = sink.coalescer {
+            c.flush(&mut |hdr, p| write_or_drop(tun, hdr, p));
+        }
+        r
+    })
+}
+
+/// Writes one frame; a failed write drops it (debug log), as a full queue would.
+fn write_or_drop(tun: &TunPort, hdr: &[u8; VNET_HDR_LEN], pkt: &[u8]) {
+    if let Err(e) = tun.write(hdr, pkt) {
+        tracing::debug!(error = %e, "TUN write failed; packet dropped");
     }
 }
