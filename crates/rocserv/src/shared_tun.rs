@@ -360,7 +360,6 @@ impl SharedTun {
             pool: BufPool::new(usize::from(cfg.mtu)),
         };
         let configured = async {
-            nl.set_link_mtu(index, &tun.name, cfg.mtu).await?;
             nl.handle()
                 .address()
                 .add(index, IpAddr::V4(cfg.local), cfg.prefix_len)
@@ -373,7 +372,7 @@ impl SharedTun {
                         source,
                     )
                 })?;
-            nl.set_link_up(index, &tun.name).await
+            nl.set_link_mtu_up(index, &tun.name, cfg.mtu).await
         }
         .await;
         if let Err(e) = configured {
