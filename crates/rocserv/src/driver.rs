@@ -130,11 +130,19 @@ const BURST_TLS_BYTES: usize = 32 * 1024;
 /// The TLS session's send-buffer limit: room for [`BURST_TLS_BYTES`] plus the packets of one
 /// more 64 KiB super-packet with their CSTP and TLS record overheads (see [`queue_frame`]).
 pub const TLS_BUFFER_LIMIT: usize = 160 * 1024;
+/// The most a TLS record adds to its plaintext with the suites rustls offers (TLS 1.2 AES-GCM:
+/// 5-byte header, 8-byte explicit nonce, 16-byte tag).
+const TLS_RECORD_OVERHEAD: usize = 29;
+/// Most packets taken from one device frame: a 64 KiB super-packet of a TCP sender with an
+/// MSS of 256 bytes. A frame cut finer (a sender with a tiny MSS whose segments the host's GRO
+/// joined) loses the rest, which TCP sends again, instead of holding the worker for thousands.
+const MAX_FRAME_PACKETS: usize = 256;
 
 thread_local! {
     /// The frame a burst reads from the device: up to a 64 KiB super-packet. One per worker
     /// thread, not per tunnel (a burst is synchronous code between two awaits).
-    static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; crate::tun::MAX_FRAME]);
+    /// One byte more than the largest frame, so that a frame cut short by the kernel shows.
+    static FRAME: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; crate::tun::MAX_FRAME + 1]);
 }
 
 /// Initial capacity of the CSTP receive buffer: a few MTU-sized frames per read. It grows (up to
@@ -308,16 +316,22 @@ impl Driver {
         let burst = crate::dtls::Burst::start();
         let mut packets = 0;
         let mut queued = 0;
-        let result = FRAME.with_borrow_mut(|frame| {
+        let mut queued_tls = 0;
+        let result = FRAME.with_borrow_mut(|buf| {
             while packets < BURST_PACKETS && queued < BURST_TLS_BYTES {
-                let n = match tun.try_recv(frame) {
+                let n = match tun.try_recv(buf) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
                 };
-                let frame = frame.get(..n).unwrap_or_default();
+                let Some(read) = buf.get(..n).filter(|_| n <= crate::tun::MAX_FRAME) else {
+                    // Filled the buffer: cut short by the kernel (a device allowed to pass
+                    // more than 64 KiB per super-packet); not something to send.
+                    tracing::debug!(bytes = n, "oversized TUN frame dropped");
+                    continue;
+                };
                 let mut segments = if vnet {
-                    match Segments::with_vnet_hdr(frame) {
+                    match Segments::with_vnet_hdr(read) {
                         Ok(s) => s,
                         Err(e) => {
                             tracing::debug!(error = %e, "TUN frame dropped");
@@ -325,9 +339,9 @@ impl Driver {
                         }
                     }
                 } else {
-                    Segments::plain(frame)
+                    Segments::plain(read)
                 };
-                loop {
+                for _ in 0..MAX_FRAME_PACKETS {
                     let len = match segments.next_into(tx.get_mut(h..).unwrap_or_default()) {
                         Ok(Some(len)) => len,
                         Ok(None) => break,
@@ -337,9 +351,17 @@ impl Driver {
                         }
                     };
                     packets += 1;
-                    if let Some(frame) = self.route_packet(tx, len) {
-                        queue_frame(tls, frame)?;
-                        queued += frame.len();
+                    if let Some(cstp_frame) = self.route_packet(tx, len) {
+                        // Each record costs at most TLS_RECORD_OVERHEAD more in the session's
+                        // buffer, empty when the burst began; a frame that would not fit is
+                        // dropped (with the rest of its super-packet) rather than split.
+                        queued_tls += cstp_frame.len() + TLS_RECORD_OVERHEAD;
+                        if queued_tls > TLS_BUFFER_LIMIT {
+                            tracing::debug!("TLS send buffer full in a burst; packets dropped");
+                            return Ok(());
+                        }
+                        queue_frame(tls, cstp_frame)?;
+                        queued += cstp_frame.len();
                     }
                 }
             }
