@@ -64,23 +64,30 @@ pub(super) fn assert_udp_checksum(pkt: &[u8]) {
     assert_eq!(usize::from(u16::from_be_bytes([pkt[24], pkt[25]])), udp_len);
 }
 
+/// A device `<base>0` with offloads, local address 10.`net`.0.1, client 10.`net`.0.2 (netlink
+/// is needed only to set it up).
+async fn offload_tun(base: &'static str, net: u8) -> (Tun, Ipv4Addr, Ipv4Addr) {
+    let nl = Netlink::new().unwrap();
+    let local = Ipv4Addr::new(10, net, 0, 1);
+    let peer = Ipv4Addr::new(10, net, 0, 2);
+    let cfg = TunConfig {
+        base_name: base,
+        local,
+        peer,
+        mtu: 1400,
+    };
+    let tun = Tun::create(&cfg, &nl).await.unwrap();
+    assert!(tun.has_vnet_hdr(), "offloads refused by this kernel");
+    (tun, local, peer)
+}
+
 /// A UDP GSO send of 5 segments towards the client leaves the device in one read (USO) and
 /// comes out as the 5 datagrams, checksums complete, a receiver could have got without
 /// offloads.
 #[test]
 fn udp_super_packet_is_read_once_and_cut() {
     in_fresh_netns(|| async {
-        let nl = Netlink::new().unwrap();
-        let local = Ipv4Addr::new(10, 97, 0, 1);
-        let peer = Ipv4Addr::new(10, 97, 0, 2);
-        let cfg = TunConfig {
-            base_name: "ruso",
-            local,
-            peer,
-            mtu: 1400,
-        };
-        let tun = Tun::create(&cfg, &nl).await.unwrap();
-        assert!(tun.has_vnet_hdr(), "offloads refused by this kernel");
+        let (tun, local, peer) = offload_tun("ruso", 97).await;
         let sock = std::net::UdpSocket::bind((local, 0)).unwrap();
         let seg: libc::c_int = 1000;
         // SAFETY: a live socket, an int option of the right size.
@@ -158,17 +165,7 @@ fn tcp_packet(
 #[test]
 fn joined_tcp_segments_reach_a_socket_intact() {
     in_fresh_netns(|| async {
-        let nl = Netlink::new().unwrap();
-        let local = Ipv4Addr::new(10, 96, 0, 1);
-        let peer = Ipv4Addr::new(10, 96, 0, 2);
-        let cfg = TunConfig {
-            base_name: "rgro",
-            local,
-            peer,
-            mtu: 1400,
-        };
-        let tun = Tun::create(&cfg, &nl).await.unwrap();
-        assert!(tun.has_vnet_hdr(), "offloads refused by this kernel");
+        let (tun, local, peer) = offload_tun("rgro", 96).await;
         let listener = std::net::TcpListener::bind((local, 5555)).unwrap();
         let (me, srv) = ((peer, 40000), (local, 5555));
 
