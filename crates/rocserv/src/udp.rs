@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use rocserv_proto::dtls::{peek_client_hello, APP_ID_LEN};
 use tokio::sync::mpsc;
 
-use crate::udp_socket::DatagramSocket;
+use crate::udp_socket::{DatagramSocket, RecvBatch};
 
 /// Per-session queue depth: datagrams beyond it are dropped (UDP semantics).
 const SESSION_QUEUE: usize = 512;
@@ -218,42 +218,45 @@ impl UdpEndpoint {
             .collect()
     }
 
-    /// Receives datagrams forever and hands them to their sessions.
+    /// Receives datagrams forever (as many as are queued per system call, see
+    /// [`DatagramSocket::recv_batch`]) and hands them to their sessions.
     pub async fn run(self: Arc<Self>) {
-        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let mut batch = RecvBatch::new(MAX_DATAGRAM);
         loop {
-            let (n, from) = match self.sock.recv_from(&mut buf).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "udp receive error");
-                    continue;
-                }
-            };
-            let from = normalise(from);
-            let data = buf.get(..n).unwrap_or_default();
-            let targets = self.route(data, from);
-            if targets.is_empty() {
-                let mut d = self.drops.lock().unwrap_or_else(|p| p.into_inner());
-                d.unknown += 1;
-                if d.unknown.is_power_of_two() {
-                    tracing::debug!(from = %from, total = d.unknown, "datagram from an unknown peer dropped");
-                }
+            if let Err(e) = self.sock.recv_batch(&mut batch).await {
+                tracing::debug!(error = %e, "udp receive error");
                 continue;
             }
-            for (tx, hello) in targets {
-                if tx
-                    .try_send(Datagram {
-                        data: data.to_vec(),
-                        from,
-                        hello,
-                    })
-                    .is_err()
-                {
-                    self.drops
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .queue_full += 1;
-                }
+            for (data, from) in batch.iter() {
+                self.hand_over(data, normalise(from));
+            }
+        }
+    }
+
+    /// Routes one datagram to its session(s); counts what cannot be delivered.
+    fn hand_over(&self, data: &[u8], from: SocketAddr) {
+        let targets = self.route(data, from);
+        if targets.is_empty() {
+            let mut d = self.drops.lock().unwrap_or_else(|p| p.into_inner());
+            d.unknown += 1;
+            if d.unknown.is_power_of_two() {
+                tracing::debug!(from = %from, total = d.unknown, "datagram from an unknown peer dropped");
+            }
+            return;
+        }
+        for (tx, hello) in targets {
+            if tx
+                .try_send(Datagram {
+                    data: data.to_vec(),
+                    from,
+                    hello,
+                })
+                .is_err()
+            {
+                self.drops
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .queue_full += 1;
             }
         }
     }
