@@ -117,6 +117,21 @@ const MIN_TX_PACKET: usize = 1500;
 /// Probes smaller than this are ordinary DPDs, not MTU probes.
 const MIN_PROBE: usize = 256;
 
+/// How a burst reads the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TunRead {
+    /// The runtime saw the device become readable: reads clear that readiness when the device
+    /// is empty.
+    Ready,
+    /// Right after the tunnel wrote the packets of a batch of the client's datagrams: whatever
+    /// the kernel queued meanwhile (replies and ACKs made while those writes were handled) goes
+    /// out now, without waiting for the reactor's next poll to report it; the readiness is left
+    /// as it is (at worst the next wake-up finds the device empty). Over DTLS only: over TLS
+    /// the same early read meant one more flush per TLS read and cost more than it saved
+    /// (upload 5.4-5.8 -> 7.5 server CPU-s/GB).
+    Now,
+}
+
 /// Most datagrams handled per wake-up of the DTLS branch (the first and those already queued
 /// behind it): bounds how long the other directions and the timers wait behind a busy upload.
 const DATAGRAM_BATCH: usize = 64;
@@ -249,14 +264,20 @@ impl Driver {
                 }
                 d = dtls_rx => {
                     if let Some(d) = d {
+                        let written = self.stats.bytes_in;
                         self.on_datagrams(d, tun);
+                        if self.stats.bytes_in != written {
+                            if let Err(e) = self.send_burst(&mut tx, tun, &mut tls, TunRead::Now).await {
+                                break EndReason::Io(e);
+                            }
+                        }
                     }
                 }
                 r = tun.readable() => {
                     if let Err(e) = r {
                         break EndReason::Io(e);
                     }
-                    if let Err(e) = self.send_burst(&mut tx, tun, &mut tls).await {
+                    if let Err(e) = self.send_burst(&mut tx, tun, &mut tls, TunRead::Ready).await {
                         break EndReason::Io(e);
                     }
                 }
@@ -292,8 +313,9 @@ impl Driver {
         tx: &mut [u8],
         tun: &mut TunPort,
         tls: &mut Tls,
+        read: TunRead,
     ) -> std::io::Result<()> {
-        if self.collect_burst(tx, tun, tls)? > 0 {
+        if self.collect_burst(tx, tun, tls, read)? > 0 {
             tls.flush().await?;
         }
         Ok(())
@@ -310,6 +332,7 @@ impl Driver {
         tx: &mut [u8],
         tun: &mut TunPort,
         tls: &mut Tls,
+        read: TunRead,
     ) -> std::io::Result<usize> {
         let h = cstp::HEADER_LEN;
         let vnet = tun.has_vnet_hdr();
@@ -319,7 +342,11 @@ impl Driver {
         let mut queued_tls = 0;
         let result = FRAME.with_borrow_mut(|buf| {
             while packets < BURST_PACKETS && queued < BURST_TLS_BYTES {
-                let n = match tun.try_recv(buf) {
+                let got = match read {
+                    TunRead::Ready => tun.try_recv(buf),
+                    TunRead::Now => tun.try_recv_now(buf),
+                };
+                let n = match got {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),

@@ -300,6 +300,19 @@ impl Tun {
         self.dev()?.try_recv(buf)
     }
 
+    /// Like [`Tun::try_recv`], but reads even when the runtime has not yet seen the device
+    /// become readable: for a frame the kernel queued during one of this tunnel's own writes
+    /// (a reply made while the write was being handled), which the reactor learns of only at
+    /// its next poll. Does not touch the runtime's readiness state.
+    pub fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let dev = self.dev()?;
+        // SAFETY: the descriptor is owned by `dev`, alive for the call; `buf` is writable for
+        // its length. The descriptor is non-blocking.
+        let n = unsafe { libc::read(dev.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
     /// Writes one frame: `pkt` behind the virtio-net header `hdr` when the device has one
     /// (all zero: one packet as it is; or a super-packet for the kernel to cut), else `pkt`
     /// alone (then `hdr` must ask for nothing). A TUN write does not wait for room, so this

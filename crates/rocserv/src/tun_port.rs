@@ -46,6 +46,15 @@ impl TunPort {
         }
     }
 
+    /// A frame already queued, even before the runtime has seen the device become readable
+    /// (see [`crate::tun::Tun::read_now`]); `WouldBlock` when none is.
+    pub fn try_recv_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            TunPort::Own { tun, .. } => tun.read_now(buf),
+            TunPort::Shared(port) => port.try_recv(buf),
+        }
+    }
+
     /// Writes one frame (see [`crate::tun::Tun::write`]); on the shared device, only plain
     /// packets whose source is the client's address (others are dropped and counted).
     fn write(&self, hdr: &[u8; VNET_HDR_LEN], pkt: &[u8]) -> io::Result<()> {
