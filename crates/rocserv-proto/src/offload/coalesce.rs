@@ -15,8 +15,8 @@
 //! through unchanged, after the held run, so the order of packets never changes.
 
 use super::{
-    fold, get_u16, get_u32, pseudo_header_sum, put_u16, sum_bytes, VnetHdr, F_NEEDS_CSUM,
-    GSO_TCPV4, GSO_TCPV6, IPV6_HEADER, L3, PROTO_TCP, TCP_PSH, VNET_HDR_LEN,
+    fold, get_u16, get_u32, ip_header, pseudo_header_sum, put_u16, sum_bytes, tcp_header_len,
+    VnetHdr, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, IPV6_HEADER, L3, PROTO_TCP, TCP_PSH, VNET_HDR_LEN,
 };
 
 /// The TCP flags a segment may carry and still join a run: ACK, and PSH (which ends it).
@@ -189,28 +189,23 @@ impl Coalescer {
 /// fragmentation or IPv6 without extension headers, lengths consistent, data present, flags
 /// ACK (+PSH) only, IPv4 header and TCP checksums valid.
 fn joinable(pkt: &[u8]) -> Option<Segment> {
-    let first = *pkt.first()?;
-    let (l3, l4_off) = match first >> 4 {
-        4 => {
-            let ihl = usize::from(first & 0x0f) * 4;
-            let ok = ihl >= 20
-                && *pkt.get(9)? == PROTO_TCP
-                && usize::from(get_u16(pkt, 2)) == pkt.len()
-                && get_u16(pkt, 6) & 0x3fff == 0 // neither MF nor a fragment offset
-                && fold(sum_bytes(0, pkt.get(..ihl)?)) == 0xffff;
-            ok.then_some((L3::V4, ihl))?
-        }
-        6 => {
-            let ok = *pkt.get(6)? == PROTO_TCP
-                && usize::from(get_u16(pkt, 4)) + IPV6_HEADER == pkt.len();
-            ok.then_some((L3::V6, IPV6_HEADER))?
-        }
-        _ => return None,
-    };
-    let tcp_len = usize::from(pkt.get(l4_off + 12)? >> 4) * 4;
+    let (l3, l4_off, proto) = ip_header(pkt).ok()?;
+    let ip_ok = proto == PROTO_TCP
+        && match l3 {
+            L3::V4 => {
+                usize::from(get_u16(pkt, 2)) == pkt.len()
+                    && get_u16(pkt, 6) & 0x3fff == 0 // neither MF nor a fragment offset
+                    && fold(sum_bytes(0, pkt.get(..l4_off)?)) == 0xffff
+            }
+            L3::V6 => usize::from(get_u16(pkt, 4)) + IPV6_HEADER == pkt.len(),
+        };
+    if !ip_ok {
+        return None;
+    }
+    let tcp_len = tcp_header_len(pkt, l4_off)?;
     let hdr_len = l4_off + tcp_len;
     let flags = *pkt.get(l4_off + 13)?;
-    if tcp_len < 20 || pkt.len() <= hdr_len || flags & !TCP_PSH != TCP_ACK {
+    if pkt.len() <= hdr_len || flags & !TCP_PSH != TCP_ACK {
         return None;
     }
     let l4_len = pkt.len() - l4_off;

@@ -140,6 +140,38 @@ enum L4 {
     Udp,
 }
 
+/// The IP header at the start of `pkt`: version, transport offset (IPv4 header length, or 40:
+/// IPv6 without extension headers) and transport protocol. The error names the header that is
+/// truncated or malformed ("IP" for a missing or unknown version).
+fn ip_header(pkt: &[u8]) -> Result<(L3, usize, u8), &'static str> {
+    let first = *pkt.first().ok_or("IP")?;
+    match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            let proto = *pkt.get(9).ok_or("IPv4")?;
+            if ihl < 20 || pkt.len() < ihl {
+                return Err("IPv4");
+            }
+            Ok((L3::V4, ihl, proto))
+        }
+        6 => {
+            let next = *pkt.get(6).ok_or("IPv6")?;
+            if pkt.len() < IPV6_HEADER {
+                return Err("IPv6");
+            }
+            Ok((L3::V6, IPV6_HEADER, next))
+        }
+        _ => Err("IP"),
+    }
+}
+
+/// The length of the TCP header at `l4_off` (its data offset), `None` when it is missing or
+/// below the 20-byte minimum.
+fn tcp_header_len(pkt: &[u8], l4_off: usize) -> Option<usize> {
+    let len = usize::from(pkt.get(l4_off + 12)? >> 4) * 4;
+    (len >= 20).then_some(len)
+}
+
 /// The sum of the transport checksum's pseudo-header (addresses, protocol, transport length).
 fn pseudo_header_sum(pkt: &[u8], l3: L3, proto: u8, l4_len: usize) -> u64 {
     let addrs = match l3 {

@@ -2,9 +2,9 @@
 //! the packets the kernel would have made.
 
 use super::{
-    finish_checksum, fold, get_u16, get_u32, pseudo_header_sum, put_u16, sum_bytes, OffloadError,
-    VnetHdr, F_NEEDS_CSUM, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, IPV6_HEADER, L3,
-    L4, PROTO_TCP, PROTO_UDP, TCP_CWR, TCP_FIN, TCP_PSH, UDP_HEADER, VNET_HDR_LEN,
+    finish_checksum, fold, get_u16, get_u32, ip_header, pseudo_header_sum, put_u16, sum_bytes,
+    tcp_header_len, OffloadError, VnetHdr, F_NEEDS_CSUM, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6,
+    GSO_UDP_L4, L3, L4, PROTO_TCP, PROTO_UDP, TCP_CWR, TCP_FIN, TCP_PSH, UDP_HEADER, VNET_HDR_LEN,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -137,36 +137,13 @@ fn split_plan(pkt: &[u8], l3: Option<L3>, l4: L4, gso_size: u16) -> Result<Split
     if gso_size == 0 {
         return Err(OffloadError::ZeroSegmentSize);
     }
-    let first = *pkt.first().ok_or(OffloadError::Malformed("IP"))?;
-    let (version, l4_off, proto) = match first >> 4 {
-        4 => {
-            let ihl = usize::from(first & 0x0f) * 4;
-            let proto = *pkt.get(9).ok_or(OffloadError::Malformed("IPv4"))?;
-            if ihl < 20 || pkt.len() < ihl {
-                return Err(OffloadError::Malformed("IPv4"));
-            }
-            (L3::V4, ihl, proto)
-        }
-        6 => {
-            let next = *pkt.get(6).ok_or(OffloadError::Malformed("IPv6"))?;
-            if pkt.len() < IPV6_HEADER {
-                return Err(OffloadError::Malformed("IPv6"));
-            }
-            (L3::V6, IPV6_HEADER, next)
-        }
-        _ => return Err(OffloadError::Malformed("IP")),
-    };
+    let (version, l4_off, proto) = ip_header(pkt).map_err(OffloadError::Malformed)?;
     if l3.is_some_and(|want| want != version) {
         return Err(OffloadError::Malformed("IP"));
     }
     let l4_len = match l4 {
         L4::Tcp if proto == PROTO_TCP => {
-            let off = pkt.get(l4_off + 12).ok_or(OffloadError::Malformed("TCP"))?;
-            let len = usize::from(off >> 4) * 4;
-            if len < 20 {
-                return Err(OffloadError::Malformed("TCP"));
-            }
-            len
+            tcp_header_len(pkt, l4_off).ok_or(OffloadError::Malformed("TCP"))?
         }
         L4::Udp if proto == PROTO_UDP => UDP_HEADER,
         L4::Tcp => return Err(OffloadError::Malformed("TCP")),
