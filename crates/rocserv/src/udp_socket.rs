@@ -83,7 +83,8 @@ pub const BATCH: usize = 16;
 /// lengths and senders. A datagram longer than its slot is not returned.
 pub struct RecvBatch {
     slots: Vec<Vec<u8>>,
-    got: Vec<(usize, SocketAddr)>,
+    /// Per slot of the last receive: length and sender, `None` for a datagram left out.
+    got: Vec<Option<(usize, SocketAddr)>>,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -106,10 +107,10 @@ impl RecvBatch {
 
     /// The datagrams of the last receive: bytes and sender.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
-        self.got
-            .iter()
-            .zip(&self.slots)
-            .filter_map(|(&(n, from), slot)| Some((slot.get(..n)?, from)))
+        self.got.iter().zip(&self.slots).filter_map(|(&got, slot)| {
+            let (n, from) = got?;
+            Some((slot.get(..n)?, from))
+        })
     }
 
     /// One non-blocking `recvmmsg` into the slots; the number of datagrams it returned
@@ -152,13 +153,8 @@ impl RecvBatch {
         })?;
         for (msg, name) in msgs.iter().zip(&names).take(n) {
             let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            if let (false, Some(from)) = (truncated, sockaddr_to_std(name)) {
-                self.got.push((msg.msg_len as usize, from));
-            } else {
-                // Keep the positions aligned with the slots: an empty entry is skipped.
-                self.got
-                    .push((usize::MAX, SocketAddr::from(([0, 0, 0, 0], 0))));
-            }
+            let from = sockaddr_to_std(name).filter(|_| !truncated);
+            self.got.push(from.map(|from| (msg.msg_len as usize, from)));
         }
         Ok(n)
     }
