@@ -3,7 +3,10 @@
 //! per-mode record overhead for the MTU. The DTLS handshakes themselves live elsewhere (OpenSSL in
 //! the daemon for DTLS 1.2, [`crate::dtls09`] for Cisco's pre-standard DTLS 0.9).
 
+pub(crate) mod header;
 mod hello;
+pub mod record12;
+pub(crate) mod replay;
 mod select;
 pub mod session_der;
 

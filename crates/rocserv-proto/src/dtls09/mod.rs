@@ -20,15 +20,16 @@
 //! ([`Dtls09Stats`]); no input can make it panic.
 
 mod hello;
-mod prf;
+pub(crate) mod prf;
 mod record;
-mod replay;
+
 #[cfg(test)]
 mod tests;
 
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::dtls::replay::ReplayWindow;
 pub use crate::dtls::Dtls09Suite;
 use crate::dtls::{APP_ID_LEN, MASTER_SECRET_LEN};
 use hello::{
@@ -40,7 +41,6 @@ use record::{
     Header, Protection, CT_ALERT, CT_APP_DATA, CT_CCS, CT_HANDSHAKE, HEADER_LEN, MAX_PLAINTEXT,
     MAX_SEQ, VERSION,
 };
-use replay::ReplayWindow;
 
 /// Per-record overhead of DTLS 0.9 with AES-CBC + HMAC-SHA1, for the MTU (protocol.md §6.1):
 /// 13 header + 16 explicit IV + 20 MAC + up to 16 padding = 65, for both suites.

@@ -35,12 +35,12 @@ where
     M::new(GenericArray::from_slice(&padded[..]))
 }
 
-/// XORs `P_hash(secret, label ‖ seed)` into `out` (RFC 2246 §5).
-fn p_hash_xor<M>(secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u8])
+/// XORs `P_hash(secret, label ‖ seed)` into `out` (RFC 2246 §5, RFC 5246 §5); `keyed` is the
+/// HMAC already keyed with the secret.
+pub(crate) fn p_hash_xor<M>(keyed: &M, label: &[u8], seed: &[u8], out: &mut [u8])
 where
-    M: Mac + KeyInit<KeySize = hmac::digest::consts::U64> + Clone,
+    M: Mac + Clone,
 {
-    let keyed: M = hmac_with(secret);
     // A(1) = HMAC(secret, label ‖ seed)
     let mut a = {
         let mut m = keyed.clone();
@@ -72,8 +72,8 @@ pub fn prf(secret: &[u8], label: &[u8], seed: &[u8], out: &mut [u8]) {
     let half = secret.len().div_ceil(2);
     let s1 = secret.get(..half).unwrap_or(secret);
     let s2 = secret.get(secret.len() - half..).unwrap_or(secret);
-    p_hash_xor::<Hmac<Md5>>(s1, label, seed, out);
-    p_hash_xor::<Hmac<Sha1>>(s2, label, seed, out);
+    p_hash_xor(&hmac_with::<Hmac<Md5>>(s1), label, seed, out);
+    p_hash_xor(&hmac_with::<Hmac<Sha1>>(s2), label, seed, out);
 }
 
 /// The traffic keys of one direction pair, from the key block

@@ -12,56 +12,19 @@ use super::prf::{hmac_with, BLOCK, MAC_LEN};
 
 /// Record and hello version of DTLS 0.9 ("DTLS1_BAD_VER").
 pub const VERSION: u16 = 0x0100;
-/// Record header length: type, version, epoch, 48-bit sequence number, length.
-pub const HEADER_LEN: usize = 13;
-/// Largest sequence number of an epoch (48 bits).
-pub const MAX_SEQ: u64 = (1 << 48) - 1;
-/// Largest plaintext of one record (RFC 4347 / TLS: 2^14).
-pub const MAX_PLAINTEXT: usize = 1 << 14;
+pub use crate::dtls::header::{
+    split, Header, CT_ALERT, CT_APP_DATA, CT_CCS, CT_HANDSHAKE, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ,
+};
 
-/// Content types.
-pub const CT_CCS: u8 = 20;
-pub const CT_ALERT: u8 = 21;
-pub const CT_HANDSHAKE: u8 = 22;
-pub const CT_APP_DATA: u8 = 23;
-
-/// A parsed record header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
-    pub content_type: u8,
-    pub version: u16,
-    pub epoch: u16,
-    pub seq: u64,
-}
-
-/// Splits the first record off `buf`: its header, its fragment and the rest of the datagram.
-/// `None` if the header or the announced fragment is truncated.
-pub fn split(buf: &[u8]) -> Option<(Header, &[u8], &[u8])> {
-    let head = buf.get(..HEADER_LEN)?;
-    let mut seq = 0u64;
-    for b in head.get(5..11)? {
-        seq = (seq << 8) | u64::from(*b);
-    }
+/// Appends a DTLS 0.9 record header to `out`.
+pub fn write_header(out: &mut Vec<u8>, content_type: u8, epoch: u16, seq: u64, len: u16) {
     let header = Header {
-        content_type: *head.first()?,
-        version: u16::from_be_bytes([*head.get(1)?, *head.get(2)?]),
-        epoch: u16::from_be_bytes([*head.get(3)?, *head.get(4)?]),
+        content_type,
+        version: VERSION,
+        epoch,
         seq,
     };
-    let len = usize::from(u16::from_be_bytes([*head.get(11)?, *head.get(12)?]));
-    let rest = buf.get(HEADER_LEN..)?;
-    let fragment = rest.get(..len)?;
-    let tail = rest.get(len..)?;
-    Some((header, fragment, tail))
-}
-
-/// Appends a record header to `out`.
-pub fn write_header(out: &mut Vec<u8>, content_type: u8, epoch: u16, seq: u64, len: u16) {
-    out.push(content_type);
-    out.extend_from_slice(&VERSION.to_be_bytes());
-    out.extend_from_slice(&epoch.to_be_bytes());
-    out.extend_from_slice(&seq.to_be_bytes()[2..]);
-    out.extend_from_slice(&len.to_be_bytes());
+    crate::dtls::header::write_header(out, &header, len);
 }
 
 /// Appends a plaintext record (epoch 0) to `out`.

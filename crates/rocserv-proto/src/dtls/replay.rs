@@ -1,4 +1,5 @@
-//! The 64-record anti-replay window of one epoch (RFC 4347 §4.1.2.5).
+//! The 64-record anti-replay window of one epoch (RFC 4347 §4.1.2.5, RFC 6347 §4.1.2.6), shared
+//! by the DTLS 0.9 and the DTLS 1.2 record layers.
 
 /// Sliding window over the highest sequence number seen and the 63 before it.
 #[derive(Debug, Clone, Default)]
