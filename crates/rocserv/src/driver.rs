@@ -506,7 +506,8 @@ impl Driver {
         }
         if st.pending.as_ref().is_some_and(|p| p.is_established()) {
             if let Some(new) = st.pending.take() {
-                tracing::info!(peer = %new.peer(), cipher = %new.cipher_description(), "DTLS established");
+                tracing::info!(peer = %new.peer(), cipher = %new.cipher_description(),
+                               records = new.record_layer(), "DTLS established");
                 st.ch.registration.set_peer(new.peer());
                 st.active = Some(new);
                 st.sending = true;

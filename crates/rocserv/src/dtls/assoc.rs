@@ -136,6 +136,15 @@ impl Association {
         }
     }
 
+    /// Who seals and opens the application records: "rocserv" (our own record layer: DTLS 0.9,
+    /// and DTLS 1.2 with an AES-GCM or ChaCha20-Poly1305 suite once established) or "OpenSSL".
+    pub fn record_layer(&self) -> &'static str {
+        match &self.inner {
+            Inner::Openssl(a) => a.record_layer(),
+            Inner::Dtls09(_) => "rocserv",
+        }
+    }
+
     /// When [`Association::on_timeout`] must be called next (OpenSSL's handshake retransmission
     /// timer); `None` when no timer runs.
     pub fn next_timeout(&self) -> Option<Instant> {

@@ -1,5 +1,6 @@
 //! The datagram channel under an OpenSSL `SslStream`: reads return the datagram being fed (once),
-//! writes go to the UDP socket ([`UdpTx::send`]: at once, or in a train during a burst).
+//! writes go to the UDP socket ([`UdpTx::send`]: at once, or in a train during a burst), and so
+//! do the records the association seals itself once established.
 
 use std::io::{self, Read, Write};
 
@@ -43,6 +44,17 @@ impl Channel {
         self.pending = false;
     }
 
+    /// Sends one datagram (at once or in this thread's train); an error other than WouldBlock
+    /// is kept for [`Channel::take_send_error`].
+    pub(crate) fn send_datagram(&mut self, dgram: &[u8]) {
+        if let Err(e) = self.tx.send(dgram) {
+            tracing::trace!(peer = %self.tx.peer, error = %e, "DTLS datagram not sent");
+            if self.send_error.is_none() {
+                self.send_error = Some(e);
+            }
+        }
+    }
+
     pub(crate) fn take_send_error(&mut self) -> Option<io::Error> {
         self.send_error.take()
     }
@@ -77,12 +89,7 @@ impl Write for Channel {
     /// Always reports success: a datagram the socket refuses is lost, as UDP allows; OpenSSL's
     /// timers retransmit handshake flights. Errors other than WouldBlock are kept for `send`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Err(e) = self.tx.send(buf) {
-            tracing::trace!(peer = %self.tx.peer, error = %e, "DTLS datagram not sent");
-            if self.send_error.is_none() {
-                self.send_error = Some(e);
-            }
-        }
+        self.send_datagram(buf);
         Ok(buf.len())
     }
 

@@ -19,6 +19,9 @@ pub enum DtlsError {
     /// A fatal error on an established association (OpenSSL record layer).
     #[error("DTLS record layer failed: {0}")]
     Record(String),
+    /// Our record layer refused to seal (sequence numbers exhausted); the association is dead.
+    #[error("DTLS record layer failed: {0}")]
+    Seal(#[from] rocserv_proto::dtls::record12::SealError),
     /// The peer closed the association (close_notify).
     #[error("DTLS association closed by the peer")]
     Closed,
@@ -50,6 +53,7 @@ impl DtlsError {
             | Self::Handshake(_)
             | Self::NotResumed
             | Self::Record(_)
+            | Self::Seal(_)
             | Self::Closed
             | Self::Dead => true,
             Self::Dtls09(e) => matches!(e, Dtls09Error::BadFinished | Dtls09Error::Failed),

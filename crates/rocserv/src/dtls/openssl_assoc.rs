@@ -1,4 +1,11 @@
 //! An association driven by OpenSSL: PSK-NEGOTIATE or legacy DTLS 1.2 resumption.
+//!
+//! OpenSSL runs the handshake. Once it is done with an AES-GCM or ChaCha20-Poly1305 suite (all
+//! but the CCM ones), the application records of epoch 1 are opened, and from the peer's first
+//! one on also sealed, by `rocserv_proto::dtls::record12` with keys derived from the session:
+//! one AEAD call per record instead of a pass through OpenSSL's record layer. Every other record
+//! (alerts, the peer's retransmitted handshake flight) still goes to OpenSSL, which answers it
+//! as before.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -11,7 +18,9 @@ use super::channel::Channel;
 use super::contexts::{LegacySession, PskKey};
 use super::session_der::{build_session, DTLS1_2_VERSION};
 use super::{DtlsContexts, DtlsError, UdpTx, MAX_PAYLOAD};
+use rocserv_proto::dtls::record12::{AeadSuite, Dtls12Records, Side};
 use rocserv_proto::dtls::Legacy12Suite;
+use zeroize::Zeroizing;
 
 /// `DTLS_CTRL_GET_TIMEOUT` / `DTLS_CTRL_HANDLE_TIMEOUT` (macros in OpenSSL, absent from
 /// openssl-sys).
@@ -23,6 +32,13 @@ const DTLS_CTRL_HANDLE_TIMEOUT: libc::c_int = 74;
 const RECORD_OVERHEAD: u32 = 37 + 1;
 /// OpenSSL refuses MTUs below its minimum (256 for DTLS); never ask for less than this.
 const MIN_LINK_MTU: u32 = 576;
+/// The epoch of application data: the first after the handshake (renegotiation is off).
+const DATA_EPOCH: u16 = 1;
+/// Our first sequence number in [`DATA_EPOCH`]. OpenSSL keeps its own counter for the records it
+/// sends in that epoch (its Finished, retransmissions of it, the records it seals until we take
+/// over, alerts), which starts at 0 and never gets near this: no (key, nonce) pair is ever used
+/// twice. The peer accepts the jump (a record ahead of its replay window moves the window).
+const FIRST_OWN_SEQ: u64 = 1 << 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -45,6 +61,14 @@ pub(crate) struct OpensslAssoc {
     buffers_held: bool,
     /// The last record in either direction (established associations).
     last_io: Instant,
+    /// Our own record layer for the application records, once established with an AEAD suite.
+    records: Option<Box<Dtls12Records>>,
+    /// Whether `records` also seals. Only once the peer has sent an authentic application
+    /// record, which proves it has our Finished: until then OpenSSL may have to resend its
+    /// Finished (PSK mode: the server's flight is the last one), with its own small sequence
+    /// number, which a peer that had already seen one of our far higher numbers would take
+    /// for a replay.
+    own_send: bool,
 }
 
 /// An established association without a record in either direction for this long gives its
@@ -64,6 +88,8 @@ thread_local! {
     /// Plaintext buffer for `ssl_read`, one per thread rather than one per association: a
     /// record is delivered before the next is read, and nothing awaits in between.
     static PLAIN: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; MAX_PAYLOAD]);
+    /// One sealed record on its way to the socket (our own record layer), one per thread.
+    static SEALED: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(2048));
 }
 
 impl fmt::Debug for OpensslAssoc {
@@ -71,6 +97,7 @@ impl fmt::Debug for OpensslAssoc {
         f.debug_struct("OpensslAssoc")
             .field("mode", &self.mode)
             .field("phase", &self.phase)
+            .field("records", &self.record_layer())
             .field("peer", &self.stream.get_ref().peer())
             .finish_non_exhaustive()
     }
@@ -136,6 +163,8 @@ impl OpensslAssoc {
             phase: Phase::Handshaking,
             buffers_held: true,
             last_io: Instant::now(),
+            records: None,
+            own_send: false,
         })
     }
 
@@ -150,6 +179,35 @@ impl OpensslAssoc {
         if dgram.is_empty() {
             return Ok(0);
         }
+        let Some(mut records) = self.records.take() else {
+            let result = self.openssl_datagram(dgram, deliver);
+            if let Some(records) = &mut self.records {
+                // The handshake completed in this datagram: OpenSSL delivered what followed it.
+                records.mark_seen(dgram);
+                self.own_send = matches!(result, Ok(n) if n > 0);
+            }
+            return result;
+        };
+        // Application records here; the rest (rare: alerts, a retransmitted handshake flight)
+        // through OpenSSL, one record at a time, after this datagram's data.
+        let mut others: Vec<&[u8]> = Vec::new();
+        let mut delivered = PLAIN.with_borrow_mut(|scratch| {
+            records.open_datagram(dgram, scratch, deliver, &mut |record| others.push(record))
+        });
+        self.records = Some(records);
+        self.own_send |= delivered > 0;
+        for record in others {
+            delivered += self.openssl_datagram(record, deliver)?;
+        }
+        Ok(delivered)
+    }
+
+    /// Feeds `dgram` to OpenSSL: the handshake, or records our own layer does not handle.
+    fn openssl_datagram(
+        &mut self,
+        dgram: &[u8],
+        deliver: &mut dyn FnMut(&[u8]),
+    ) -> Result<usize, DtlsError> {
         self.ensure_buffers()?;
         self.stream.get_mut().load(dgram);
         let result = self.process(deliver);
@@ -210,9 +268,20 @@ impl OpensslAssoc {
             }
         }
         self.phase = Phase::Established;
+        self.records = own_records(self.stream.ssl());
         tracing::debug!(peer = %self.peer(), cipher = %self.cipher_description(),
-                        "DTLS handshake complete");
+                        records = self.record_layer(), "DTLS handshake complete");
         Ok(())
+    }
+
+    /// Who seals and opens the application records: "rocserv" or "OpenSSL" (CCM suites).
+    /// (Until the peer's first record, OpenSSL still seals: see `own_send`.)
+    pub(crate) fn record_layer(&self) -> &'static str {
+        if self.records.is_some() {
+            "rocserv"
+        } else {
+            "OpenSSL"
+        }
     }
 
     pub(crate) fn send(&mut self, payload: &[u8]) -> Result<(), DtlsError> {
@@ -228,10 +297,22 @@ impl OpensslAssoc {
                 max: MAX_PAYLOAD,
             });
         }
-        self.ensure_buffers()?;
-        if let Err(e) = self.stream.ssl_write(payload) {
-            self.phase = Phase::Dead;
-            return Err(DtlsError::Record(e.to_string()));
+        if let Some(records) = self.records.as_mut().filter(|_| self.own_send) {
+            let sealed = SEALED.with_borrow_mut(|out| {
+                records.seal(payload, out)?;
+                self.stream.get_mut().send_datagram(out);
+                Ok(())
+            });
+            if let Err(e) = sealed {
+                self.phase = Phase::Dead;
+                return Err(DtlsError::Seal(e));
+            }
+        } else {
+            self.ensure_buffers()?;
+            if let Err(e) = self.stream.ssl_write(payload) {
+                self.phase = Phase::Dead;
+                return Err(DtlsError::Record(e.to_string()));
+            }
         }
         match self.stream.get_mut().take_send_error() {
             Some(e) => Err(DtlsError::Send(e)),
@@ -341,4 +422,28 @@ impl OpensslAssoc {
     pub(crate) fn set_peer(&mut self, addr: SocketAddr) {
         self.stream.get_mut().set_peer(addr);
     }
+}
+
+/// Our record layer for an association OpenSSL has just established, if its suite is one we
+/// implement: the keys come from the session's master secret and both randoms.
+fn own_records(ssl: &SslRef) -> Option<Box<Dtls12Records>> {
+    let suite = AeadSuite::from_id(u16::from_be_bytes(ssl.current_cipher()?.protocol_id()))?;
+    let mut master = Zeroizing::new([0u8; 48]);
+    if ssl.session()?.master_key(&mut master[..]) != master.len() {
+        return None;
+    }
+    let (mut client_random, mut server_random) = ([0u8; 32], [0u8; 32]);
+    if ssl.client_random(&mut client_random) != 32 || ssl.server_random(&mut server_random) != 32 {
+        return None;
+    }
+    Dtls12Records::new(
+        Side::Server,
+        suite,
+        &master,
+        &client_random,
+        &server_random,
+        DATA_EPOCH,
+        FIRST_OWN_SEQ,
+    )
+    .map(Box::new)
 }

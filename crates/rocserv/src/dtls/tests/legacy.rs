@@ -54,6 +54,8 @@ async fn legacy_resumption_both_suites() {
             assoc.cipher_description(),
             format!("DTLSv1.2 {}", suite.openssl_name())
         );
+        assert_eq!(assoc.record_layer(), "rocserv", "{suite:?}");
+        exchange(&mut assoc, &sock, &mut client).await;
         exchange(&mut assoc, &sock, &mut client).await;
     }
 }

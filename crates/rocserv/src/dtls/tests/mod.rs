@@ -63,11 +63,21 @@ async fn psk_pair(
     client_key: [u8; 32],
     app_id: Option<[u8; 32]>,
 ) -> (Arc<DatagramSocket>, Association, Client) {
+    psk_pair_only(server_key, client_key, app_id, None).await
+}
+
+/// [`psk_pair`] with the server limited to the OpenSSL cipher `only`.
+async fn psk_pair_only(
+    server_key: [u8; 32],
+    client_key: [u8; 32],
+    app_id: Option<[u8; 32]>,
+    only: Option<&str>,
+) -> (Arc<DatagramSocket>, Association, Client) {
     let ctx = contexts();
     let sock = server_socket().await;
     let client = self::client::psk_client(client_key, app_id, local(&sock));
     let peer = client_addr(&client);
-    let assoc = match Association::psk(&ctx, server_key, None, 1400, tx(&sock, peer)) {
+    let assoc = match Association::psk(&ctx, server_key, only, 1400, tx(&sock, peer)) {
         Ok(a) => a,
         Err(e) => panic!("psk association: {e}"),
     };
