@@ -19,6 +19,7 @@ use crate::sessions::StopReason;
 use crate::tun::Netlink;
 use crate::tun_port::{self, TunPort, TunSink};
 use crate::udp::{Datagram, Registration};
+use crate::udp_pool;
 
 #[cfg(test)]
 mod record_tests;
@@ -445,16 +446,18 @@ impl Driver {
             let mut next = Some(first);
             let mut handled = 0;
             while let Some(d) = next.take() {
-                self.on_datagram(d, sink);
+                self.on_datagram(&d, sink);
+                udp_pool::used(d.data);
                 handled += 1;
                 if handled < DATAGRAM_BATCH {
                     next = self.dtls.as_mut().and_then(|st| st.ch.rx.try_recv().ok());
                 }
             }
         });
+        udp_pool::POOL.give_back();
     }
 
-    fn on_datagram(&mut self, d: Datagram, sink: &mut TunSink<'_>) {
+    fn on_datagram(&mut self, d: &Datagram, sink: &mut TunSink<'_>) {
         let now = Instant::now();
         let Some(st) = self.dtls.as_mut() else { return };
         if d.hello {

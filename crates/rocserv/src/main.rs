@@ -22,6 +22,7 @@ mod tun;
 mod tun_port;
 mod tunnel;
 mod udp;
+mod udp_pool;
 mod udp_socket;
 
 use std::process::ExitCode;

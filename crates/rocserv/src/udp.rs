@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use rocserv_proto::dtls::{peek_client_hello, APP_ID_LEN};
 use tokio::sync::mpsc;
 
+use crate::udp_pool::{self, POOL};
 use crate::udp_socket::{DatagramSocket, RecvBatch};
 
 /// Per-session queue depth: datagrams beyond it are dropped (UDP semantics).
@@ -22,7 +23,8 @@ const MAX_REBIND_CANDIDATES: usize = 4;
 /// Largest datagram we accept.
 const MAX_DATAGRAM: usize = 65536;
 
-/// One datagram for a session.
+/// One datagram for a session. `data` comes from [`crate::udp_pool`]; the session hands it back
+/// with [`crate::udp_pool::used`] when done.
 #[derive(Debug)]
 pub struct Datagram {
     pub data: Vec<u8>,
@@ -175,8 +177,14 @@ impl UdpEndpoint {
         )
     }
 
-    /// Where a datagram goes: a list of (tunnel, is_hello) targets.
-    fn route(&self, data: &[u8], from: SocketAddr) -> Vec<(mpsc::Sender<Datagram>, bool)> {
+    /// Where a datagram goes: (tunnel, is_hello) targets, into `targets` (cleared first).
+    fn route(
+        &self,
+        data: &[u8],
+        from: SocketAddr,
+        targets: &mut Vec<(mpsc::Sender<Datagram>, bool)>,
+    ) {
+        targets.clear();
         let mut routes = self.lock();
         // A ClientHello carrying a live id starts (or restarts) an association, even from a known
         // address (the client may re-handshake after a CSTP reconnect gave it a new id).
@@ -197,7 +205,8 @@ impl UdpEndpoint {
                             }
                         }
                         routes.by_addr.insert(from, tunnel);
-                        return vec![(tx, true)];
+                        targets.push((tx, true));
+                        return;
                     }
                 }
             }
@@ -207,35 +216,41 @@ impl UdpEndpoint {
             .get(&from)
             .and_then(|t| routes.by_tunnel.get(t))
         {
-            return vec![(r.tx.clone(), false)];
+            targets.push((r.tx.clone(), false));
+            return;
         }
-        routes
-            .by_tunnel
-            .values()
-            .filter(|r| r.peer.is_some() && r.ip == from.ip())
-            .take(MAX_REBIND_CANDIDATES)
-            .map(|r| (r.tx.clone(), false))
-            .collect()
+        targets.extend(
+            routes
+                .by_tunnel
+                .values()
+                .filter(|r| r.peer.is_some() && r.ip == from.ip())
+                .take(MAX_REBIND_CANDIDATES)
+                .map(|r| (r.tx.clone(), false)),
+        );
     }
 
     /// Receives datagrams forever (as many as are queued per system call, see
     /// [`DatagramSocket::recv_batch`]) and hands them to their sessions.
     pub async fn run(self: Arc<Self>) {
         let mut batch = RecvBatch::new(MAX_DATAGRAM);
+        let mut handoff = Handoff::default();
         loop {
             if let Err(e) = self.sock.recv_batch(&mut batch).await {
                 tracing::debug!(error = %e, "udp receive error");
                 continue;
             }
+            let n = batch.iter().count();
+            POOL.take(n.saturating_sub(handoff.stash.len()), &mut handoff.stash);
             for (data, from) in batch.iter() {
-                self.hand_over(data, normalise(from));
+                self.hand_over(data, normalise(from), &mut handoff);
             }
         }
     }
 
     /// Routes one datagram to its session(s); counts what cannot be delivered.
-    fn hand_over(&self, data: &[u8], from: SocketAddr) {
-        let targets = self.route(data, from);
+    fn hand_over(&self, data: &[u8], from: SocketAddr, handoff: &mut Handoff) {
+        let Handoff { targets, stash } = handoff;
+        self.route(data, from, targets);
         if targets.is_empty() {
             let mut d = self.drops.lock().unwrap_or_else(|p| p.into_inner());
             d.unknown += 1;
@@ -244,15 +259,15 @@ impl UdpEndpoint {
             }
             return;
         }
-        for (tx, hello) in targets {
-            if tx
-                .try_send(Datagram {
-                    data: data.to_vec(),
-                    from,
-                    hello,
-                })
-                .is_err()
-            {
+        for (tx, hello) in targets.drain(..) {
+            let d = Datagram {
+                data: udp_pool::filled(stash, data),
+                from,
+                hello,
+            };
+            if let Err(e) = tx.try_send(d) {
+                let (mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d)) = e;
+                stash.push(d.data);
                 self.drops
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -260,6 +275,14 @@ impl UdpEndpoint {
             }
         }
     }
+}
+
+/// What the receive loop reuses from one datagram to the next: the routing result and the
+/// buffers taken from the pool for this batch.
+#[derive(Default)]
+struct Handoff {
+    targets: Vec<(mpsc::Sender<Datagram>, bool)>,
+    stash: Vec<Vec<u8>>,
 }
 
 /// Turns `::ffff:a.b.c.d` into `a.b.c.d`.
@@ -287,6 +310,16 @@ mod tests {
         d
     }
 
+    fn routed(
+        ep: &UdpEndpoint,
+        data: &[u8],
+        from: SocketAddr,
+    ) -> Vec<(mpsc::Sender<Datagram>, bool)> {
+        let mut targets = Vec::new();
+        ep.route(data, from, &mut targets);
+        targets
+    }
+
     async fn endpoint() -> Arc<UdpEndpoint> {
         UdpEndpoint::new(DatagramSocket::bind("127.0.0.1:0").unwrap())
     }
@@ -296,14 +329,14 @@ mod tests {
         let ep = endpoint().await;
         let (reg, mut rx) = ep.register(7, [5; 32], "192.0.2.1".parse().unwrap());
         let from: SocketAddr = "192.0.2.1:5000".parse().unwrap();
-        let t = ep.route(&hello_with(&[5; 32]), from);
+        let t = routed(&ep, &hello_with(&[5; 32]), from);
         assert_eq!(t.len(), 1);
         assert!(t[0].1);
         // the next datagram from that address follows, even though it is no hello
-        assert_eq!(ep.route(&[0x17, 0xfe, 0xfd], from).len(), 1);
+        assert_eq!(routed(&ep, &[0x17, 0xfe, 0xfd], from).len(), 1);
         drop(reg);
-        assert!(ep.route(&[0x17, 0xfe, 0xfd], from).is_empty());
-        assert!(ep.route(&hello_with(&[5; 32]), from).is_empty());
+        assert!(routed(&ep, &[0x17, 0xfe, 0xfd], from).is_empty());
+        assert!(routed(&ep, &hello_with(&[5; 32]), from).is_empty());
         rx.close();
     }
 
@@ -313,7 +346,7 @@ mod tests {
         let (_reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
         for port in 1000..1100u16 {
             let from = SocketAddr::new("198.51.100.7".parse().unwrap(), port);
-            assert_eq!(ep.route(&hello_with(&[5; 32]), from).len(), 1);
+            assert_eq!(routed(&ep, &hello_with(&[5; 32]), from).len(), 1);
         }
         assert_eq!(ep.lock().by_addr.len(), 1);
     }
@@ -323,9 +356,9 @@ mod tests {
         let ep = endpoint().await;
         let (_reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
         let from: SocketAddr = "198.51.100.9:5000".parse().unwrap();
-        assert!(ep.route(&hello_with(&[6; 32]), from).is_empty());
-        assert!(ep.route(b"garbage", from).is_empty());
-        assert!(ep.route(&[], from).is_empty());
+        assert!(routed(&ep, &hello_with(&[6; 32]), from).is_empty());
+        assert!(routed(&ep, b"garbage", from).is_empty());
+        assert!(routed(&ep, &[], from).is_empty());
     }
 
     #[tokio::test]
@@ -334,14 +367,12 @@ mod tests {
         let (reg, _rx) = ep.register(1, [5; 32], "192.0.2.1".parse().unwrap());
         let newport: SocketAddr = "192.0.2.1:6000".parse().unwrap();
         assert!(
-            ep.route(b"\x17record", newport).is_empty(),
+            routed(&ep, b"\x17record", newport).is_empty(),
             "no association yet"
         );
         reg.set_peer("192.0.2.1:5000".parse().unwrap());
-        assert_eq!(ep.route(b"\x17record", newport).len(), 1);
-        assert!(ep
-            .route(b"\x17record", "203.0.113.1:6000".parse().unwrap())
-            .is_empty());
+        assert_eq!(routed(&ep, b"\x17record", newport).len(), 1);
+        assert!(routed(&ep, b"\x17record", "203.0.113.1:6000".parse().unwrap()).is_empty());
         reg.set_peer(newport);
         let old: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         assert!(!ep.lock().by_addr.contains_key(&old));
