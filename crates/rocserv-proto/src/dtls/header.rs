@@ -51,6 +51,48 @@ pub fn split(buf: &[u8]) -> Option<(Header, &[u8], &[u8])> {
     Some((header, fragment, tail))
 }
 
+/// The records of a datagram, in order: header, fragment and the whole record (header included).
+/// Ends at the end of the datagram or at a truncated record ([`Records::truncated`]).
+pub fn records(dgram: &[u8]) -> Records<'_> {
+    Records {
+        rest: dgram,
+        truncated: false,
+    }
+}
+
+/// Iterator of [`records`].
+#[derive(Debug)]
+pub struct Records<'d> {
+    rest: &'d [u8],
+    truncated: bool,
+}
+
+impl Records<'_> {
+    /// Whether the iteration stopped at a truncated record rather than at the end.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl<'d> Iterator for Records<'d> {
+    type Item = (Header, &'d [u8], &'d [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = self.rest;
+        let Some((header, fragment, tail)) = split(rest) else {
+            self.truncated = true;
+            self.rest = &[];
+            return None;
+        };
+        self.rest = tail;
+        let whole = rest.get(..rest.len() - tail.len()).unwrap_or_default();
+        Some((header, fragment, whole))
+    }
+}
+
 /// Appends a record header to `out` (the low 48 bits of `seq` are written).
 pub fn write_header(out: &mut Vec<u8>, header: &Header, len: u16) {
     out.push(header.content_type);

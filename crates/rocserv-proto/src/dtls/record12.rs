@@ -304,10 +304,7 @@ impl Dtls12Records {
         other: &mut dyn FnMut(&'d [u8]),
     ) -> usize {
         let mut delivered = 0;
-        let mut rest = dgram;
-        while let Some((h, fragment, tail)) = header::split(rest) {
-            let record = rest.get(..rest.len() - tail.len()).unwrap_or_default();
-            rest = tail;
+        for (h, fragment, record) in header::records(dgram) {
             if h.content_type != CT_APP_DATA || h.epoch != self.epoch {
                 other(record);
                 continue;
@@ -353,9 +350,7 @@ impl Dtls12Records {
     /// Marks the application records of the epoch in `dgram` as seen, without opening them: for
     /// the records the handshake library already delivered before this layer took over.
     pub fn mark_seen(&mut self, dgram: &[u8]) {
-        let mut rest = dgram;
-        while let Some((h, _, tail)) = header::split(rest) {
-            rest = tail;
+        for (h, _, _) in header::records(dgram) {
             if h.content_type == CT_APP_DATA && h.epoch == self.epoch && h.version == VERSION {
                 self.window.mark(h.seq);
             }

@@ -199,13 +199,8 @@ impl Dtls09Server {
             return Err(Dtls09Error::Failed);
         }
         let mut authenticated = 0;
-        let mut rest = dgram;
-        while !rest.is_empty() {
-            let Some((header, fragment, tail)) = record::split(rest) else {
-                self.stats.malformed += 1;
-                break;
-            };
-            rest = tail;
+        let mut records = crate::dtls::header::records(dgram);
+        for (header, fragment, _) in &mut records {
             if header.version != VERSION {
                 self.stats.malformed += 1;
                 continue;
@@ -219,6 +214,9 @@ impl Dtls09Server {
                 }
                 _ => self.stats.wrong_epoch += 1,
             }
+        }
+        if records.truncated() {
+            self.stats.malformed += 1;
         }
         Ok(authenticated)
     }

@@ -13,7 +13,7 @@ use super::prf::{hmac_with, BLOCK, MAC_LEN};
 /// Record and hello version of DTLS 0.9 ("DTLS1_BAD_VER").
 pub const VERSION: u16 = 0x0100;
 pub use crate::dtls::header::{
-    split, Header, CT_ALERT, CT_APP_DATA, CT_CCS, CT_HANDSHAKE, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ,
+    Header, CT_ALERT, CT_APP_DATA, CT_CCS, CT_HANDSHAKE, HEADER_LEN, MAX_PLAINTEXT, MAX_SEQ,
 };
 
 /// Appends a DTLS 0.9 record header to `out`.

@@ -72,7 +72,7 @@ impl TestClient {
         let mut rest = &all[..];
         let mut got_finished = false;
         while !rest.is_empty() {
-            let (h, frag, tail) = record::split(rest).expect("record");
+            let (h, frag, tail) = crate::dtls::header::split(rest).expect("record");
             rest = tail;
             assert_eq!(h.version, 0x0100);
             match (h.epoch, h.content_type) {
@@ -148,7 +148,7 @@ impl TestClient {
 
     /// Decrypts one application-data record from the server.
     pub fn open(&self, dgram: &[u8]) -> Option<Vec<u8>> {
-        let (h, frag, tail) = record::split(dgram)?;
+        let (h, frag, tail) = crate::dtls::header::split(dgram)?;
         assert!(tail.is_empty());
         assert_eq!(h.content_type, CT_APP_DATA);
         assert_eq!(h.epoch, 1);

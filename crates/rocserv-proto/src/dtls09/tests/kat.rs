@@ -113,7 +113,7 @@ fn record_protection_matches_openssl() {
     let mut out = Vec::new();
     p.seal(23, 1, 5, b"\x00hello, dtls 0.9", iv, &mut out);
     assert_eq!(out, expected);
-    let (h, frag, _) = record::split(&expected).unwrap();
+    let (h, frag, _) = crate::dtls::header::split(&expected).unwrap();
     let mut scratch = Vec::new();
     let n = p.open(&h, frag, &mut scratch).unwrap();
     assert_eq!(&scratch[..n], b"\x00hello, dtls 0.9");
